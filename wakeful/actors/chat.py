@@ -1,0 +1,270 @@
+"""ChatActor: one per chat. Its mailbox is the chat's order; it never waits on a brain.
+
+On each message it acknowledges at once (👀 and typing), then asks the brain pool for
+a turn only if none is in flight for this chat. The pool answers with messages; the
+actor sends replies through a per-chat outbox, one at a time, so Telegram receives
+them in the order the user wrote. The ledger, not this actor, holds what is still owed,
+so a replacement instance picks up exactly where this one stopped.
+"""
+
+from __future__ import annotations
+
+import itertools
+import logging
+from collections import deque
+from dataclasses import dataclass
+from typing import Any
+
+from wakeful.bots.errors import FailureKind, TelegramFailure, classify
+from wakeful.bots.gateway import TelegramGateway
+from wakeful.brain.events import ApiRetry
+from wakeful.messages import (
+    DeliveryDone,
+    DeliveryFailed,
+    IncomingMessage,
+    MessageArrived,
+    ResendDue,
+    TurnFinished,
+    TurnProgressed,
+    TurnQueued,
+    TurnRequested,
+    TurnStarted,
+    TypingDue,
+)
+from wakeful.retry import backoff
+from wakeful.state.ledger import Ledger
+from wakeful.supervision.context import ChildContext
+from wakeful.supervision.supervised import SupervisedActor, tell_quietly
+
+log = logging.getLogger(__name__)
+
+ACK_EMOJI = "👀"
+TYPING_EVERY = 4.0  # Telegram shows "typing" for ~5 s per call
+TELEGRAM_LIMIT = 4096
+MAX_DELIVERY_ATTEMPTS = 8
+
+
+@dataclass
+class _Outgoing:
+    seq: int
+    text: str
+    reply_to: int | None
+    answers: int | None  # update_id this completes, once delivered
+    attempts: int = 0
+
+
+class ChatActor(SupervisedActor):
+    def __init__(
+        self,
+        ctx: ChildContext,
+        chat_id: int,
+        gateway: TelegramGateway,
+        ledger: Ledger,
+        brain_pool: str = "brain_pool",
+    ) -> None:
+        super().__init__(ctx)
+        self.chat_id = chat_id
+        self._gateway = gateway
+        self._ledger = ledger
+        self._pool = brain_pool
+        self._queue: deque[IncomingMessage] = deque()
+        self._known: set[int] = set()
+        self._in_flight: tuple[str, IncomingMessage] | None = None
+        self._turns = itertools.count(1)
+        self._outbox: deque[_Outgoing] = deque()
+        self._sending = False
+        self._out_seq = itertools.count(1)
+        self._wait = backoff(initial=0.5, maximum=20.0)
+        self.status: str = "idle"
+
+    # --- lifecycle -------------------------------------------------------------------
+
+    def started(self) -> None:
+        # Whatever a previous instance received but did not answer is still ours.
+        for message in self._ledger.pending(self.chat_id):
+            self._accept(message)
+        self._next_turn()
+
+    def snapshot(self) -> dict[str, Any]:
+        return {
+            "chat_id": self.chat_id,
+            "status": self.status,
+            "queued": len(self._queue),
+            "turn": self._in_flight[0] if self._in_flight else None,
+            "outbox": len(self._outbox),
+            "session": self._ledger.session(self.chat_id) is not None,
+        }
+
+    # --- messages --------------------------------------------------------------------
+
+    def handle(self, message: Any) -> Any:
+        if self.fenced:
+            return None  # a newer instance owns this chat; anything we'd do is stale
+        match message:
+            case MessageArrived(message=incoming):
+                self._accept(incoming)
+                self._next_turn()
+            case TurnQueued(turn_id=turn_id, position=position) if self._is_current(turn_id):
+                self.status = f"queued #{position}"
+            case TurnStarted(turn_id=turn_id) if self._is_current(turn_id):
+                self.status = "thinking"
+            case TurnProgressed(turn_id=turn_id, event=event) if self._is_current(turn_id):
+                self._on_progress(event)
+            case TurnFinished(turn_id=turn_id) if self._is_current(turn_id):
+                self._on_finished(message)
+            case TurnQueued() | TurnStarted() | TurnProgressed() | TurnFinished():
+                pass  # about a turn a previous instance started; the ledger re-queued it
+            case TypingDue(turn_id=turn_id):
+                if self._is_current(turn_id):
+                    self._typing()
+                    self.tell_later(TYPING_EVERY, TypingDue(turn_id))
+            case DeliveryDone(seq=seq):
+                self._on_delivered(seq)
+            case DeliveryFailed():
+                self._on_delivery_failed(message)
+            case ResendDue(seq=seq):
+                if self._outbox and self._outbox[0].seq == seq:
+                    self._send_head()
+            case _:
+                return super().handle(message)
+        return None
+
+    # --- intake ----------------------------------------------------------------------
+
+    def _accept(self, message: IncomingMessage) -> None:
+        if message.update_id in self._known:
+            return
+        self._known.add(message.update_id)
+        if self._ledger.mark_acked(self.chat_id, message.update_id):
+            self._react(message.message_id)
+            self._typing()
+        if message.text is None or not message.text.strip():
+            self._reply("I can only read text messages for now.", message)
+            return
+        self._queue.append(message)
+
+    def _next_turn(self) -> None:
+        if self._in_flight is not None or not self._queue:
+            if self._in_flight is None:
+                self.status = "idle"
+            return
+        message = self._queue.popleft()
+        turn_id = f"{self.chat_id}/{self.ctx.generation}/{next(self._turns)}"
+        self._in_flight = (turn_id, message)
+        self.status = "requested"
+        assert message.text is not None
+        self.ctx.directory.tell(self._pool, TurnRequested(
+            self.chat_id, turn_id, message.text, self._ledger.session(self.chat_id)))
+        self.tell_later(TYPING_EVERY, TypingDue(turn_id))
+
+    def _is_current(self, turn_id: str) -> bool:
+        return self._in_flight is not None and self._in_flight[0] == turn_id
+
+    # --- turn results ----------------------------------------------------------------
+
+    def _on_progress(self, event: Any) -> None:
+        if isinstance(event, ApiRetry):
+            total = f"/{event.max_retries}" if event.max_retries else ""
+            self.status = f"Claude API {event.error or 'error'}, retry {event.attempt}{total}"
+
+    def _on_finished(self, finished: TurnFinished) -> None:
+        assert self._in_flight is not None
+        _, message = self._in_flight
+        self._in_flight = None
+        if finished.session_id:
+            self._ledger.set_session(self.chat_id, finished.session_id)
+        if finished.ok:
+            self._reply(finished.text, message)
+        else:
+            self._reply(f"⚠️ Sorry, I could not answer that: {finished.error}", message)
+        self._next_turn()
+
+    # --- outbox: one Telegram send in flight per chat, so replies keep their order ---
+
+    def _reply(self, text: str, message: IncomingMessage) -> None:
+        chunks = [text[i:i + TELEGRAM_LIMIT] for i in range(0, len(text), TELEGRAM_LIMIT)]
+        chunks = chunks or ["(empty answer)"]
+        for i, chunk in enumerate(chunks):
+            last = i == len(chunks) - 1
+            self._outbox.append(_Outgoing(next(self._out_seq), chunk, message.message_id,
+                                          message.update_id if last else None))
+        if not self._sending:
+            self._send_head()
+
+    def _send_head(self) -> None:
+        if not self._outbox:
+            self._sending = False
+            return
+        self._sending = True
+        head = self._outbox[0]
+        head.attempts += 1
+        me, seq = self.actor_ref, head.seq
+
+        def done(future: Any) -> None:
+            """Executed on the gateway's event-loop thread."""
+            exc = future.exception()
+            if exc is None:
+                tell_quietly(me, DeliveryDone(seq))
+            else:
+                failure = classify(exc)
+                tell_quietly(me, DeliveryFailed("send", failure.description,
+                                       {"seq": seq, "failure": failure}))
+
+        self._gateway.send_message(self.chat_id, head.text, head.reply_to).add_done_callback(done)
+
+    def _on_delivered(self, seq: int) -> None:
+        if not self._outbox or self._outbox[0].seq != seq:
+            return
+        head = self._outbox.popleft()
+        if head.answers is not None:
+            self._ledger.answered(self.chat_id, head.answers)
+        self._send_head()
+
+    def _on_delivery_failed(self, failed: DeliveryFailed) -> None:
+        seq = failed.details.get("seq")
+        if failed.what != "send" or not self._outbox or self._outbox[0].seq != seq:
+            return
+        failure: TelegramFailure = failed.details["failure"]
+        head = self._outbox[0]
+        if failure.kind is FailureKind.FORBIDDEN:
+            log.warning("chat %s blocked the bot; dropping %d replies", self.chat_id,
+                        len(self._outbox))
+            for item in self._outbox:
+                if item.answers is not None:
+                    self._ledger.answered(self.chat_id, item.answers)
+            self._outbox.clear()
+            self._sending = False
+            return
+        if not failure.retryable or head.attempts >= MAX_DELIVERY_ATTEMPTS:
+            log.error("chat %s: giving up on a reply after %d attempts: %s", self.chat_id,
+                      head.attempts, failure.description)
+            if failure.kind is FailureKind.BAD_REQUEST and head.reply_to is not None:
+                # Tell the user something rather than nothing; a plain notice is always valid.
+                head.text = "⚠️ I had an answer but Telegram refused it: " + \
+                    failure.description[:200]
+                head.reply_to = None
+                head.attempts = 0
+                self._send_head()
+                return
+            self._outbox.popleft()
+            if head.answers is not None:
+                self._ledger.answered(self.chat_id, head.answers)
+            self._send_head()
+            return
+        delay = failure.retry_after or self._wait(head.attempts)
+        self.tell_later(delay, ResendDue(head.seq))
+
+    # --- acknowledgements (fire and forget: they are hints, not content) -------------
+
+    def _react(self, message_id: int) -> None:
+        self._gateway.react(self.chat_id, message_id, ACK_EMOJI).add_done_callback(_log_failure)
+
+    def _typing(self) -> None:
+        self._gateway.send_typing(self.chat_id).add_done_callback(_log_failure)
+
+
+def _log_failure(future: Any) -> None:
+    """Executed on the gateway's event-loop thread."""
+    exc = future.exception()
+    if exc is not None:
+        log.info("acknowledgement failed: %s", classify(exc).description)

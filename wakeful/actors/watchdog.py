@@ -1,0 +1,92 @@
+"""Watchdog: pings every supervised actor through its mailbox and reports the silent ones.
+
+A ping waits in the mailbox behind whatever the actor is doing, so the heartbeat it
+earns measures mailbox latency: a live thread stuck in a handler looks exactly as
+dead as it is. Staleness is reported to the actor's supervisor, which replaces it.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import itertools
+from dataclasses import dataclass
+from typing import Any
+
+import pykka
+
+from wakeful.messages import ChildStale, HeartbeatBeat, PingDue, PingSent
+from wakeful.supervision.context import ChildContext
+from wakeful.supervision.supervised import SupervisedActor
+
+
+@dataclass
+class _Watched:
+    generation: int
+    last_beat: float
+    last_ping: float
+    reported: bool = False
+
+
+class Watchdog(SupervisedActor):
+    def __init__(self, ctx: ChildContext, tick: float = 1.0) -> None:
+        super().__init__(ctx)
+        self._tick = tick
+        self._seq = itertools.count(1)
+        self._watched: dict[str, _Watched] = {}
+        self.beats_received = 0
+
+    def started(self) -> None:
+        self._schedule()
+
+    def handle(self, message: Any) -> Any:
+        match message:
+            case HeartbeatBeat():
+                self._on_beat(message)
+            case PingDue():
+                self._on_tick()
+                self._schedule()
+            case _:
+                return super().handle(message)
+        return None
+
+    def snapshot(self) -> dict[str, Any]:
+        now = self.ctx.clock.monotonic()
+        return {
+            "beats_received": self.beats_received,
+            "watched": {
+                name: {"generation": w.generation, "last_beat_age": round(now - w.last_beat, 3)}
+                for name, w in sorted(self._watched.items())
+            },
+        }
+
+    def _schedule(self) -> None:
+        self.tell_later(self._tick, PingDue())
+
+    def _on_beat(self, beat: HeartbeatBeat) -> None:
+        watched = self._watched.get(beat.child_id)
+        if watched is None or watched.generation != beat.generation:
+            return  # from a replaced instance, or one we have not met yet
+        self.beats_received += 1
+        watched.last_beat = max(watched.last_beat, beat.at)
+
+    def _on_tick(self) -> None:
+        now = self.ctx.clock.monotonic()
+        entries = {e.name: e for e in self.ctx.directory.entries() if e.name != self.ctx.child_id}
+        for name in list(self._watched):
+            if name not in entries or entries[name].generation != self._watched[name].generation:
+                del self._watched[name]
+        for name, entry in entries.items():
+            watched = self._watched.get(name)
+            if watched is None:
+                # New (or newly restarted) actor: its clock starts now.
+                watched = self._watched[name] = _Watched(entry.generation, now, now - 1e9)
+            silent_for = now - watched.last_beat
+            if silent_for > entry.stale_after and not watched.reported and entry.supervisor:
+                watched.reported = True
+                self.ctx.directory.tell(
+                    entry.supervisor, ChildStale(name, entry.generation, silent_for)
+                )
+            if now - watched.last_ping >= entry.heartbeat_interval:
+                watched.last_ping = now
+                with contextlib.suppress(pykka.ActorDeadError):
+                    entry.ref.tell(PingSent(next(self._seq)))

@@ -1,0 +1,50 @@
+"""PTB's exception hierarchy mapped once, at the edge, into what our actors decide on."""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass
+
+from telegram import error as tg
+
+
+class FailureKind(enum.Enum):
+    RETRY_LATER = "retry_later"  # 429: wait retry_after, then try again
+    TRANSIENT = "transient"  # network hiccup, timeout, 5xx: try again soon
+    CONFLICT = "conflict"  # 409: another getUpdates consumer
+    FORBIDDEN = "forbidden"  # 403: the user blocked the bot; give up on this chat
+    BAD_REQUEST = "bad_request"  # 400: our request is wrong; retrying cannot help
+    UNAUTHORIZED = "unauthorized"  # bad token: nothing will work
+    UNKNOWN = "unknown"
+
+
+@dataclass(frozen=True)
+class TelegramFailure:
+    kind: FailureKind
+    description: str
+    retry_after: float | None = None
+
+    @property
+    def retryable(self) -> bool:
+        return self.kind in {FailureKind.RETRY_LATER, FailureKind.TRANSIENT, FailureKind.CONFLICT}
+
+
+def classify(exc: BaseException) -> TelegramFailure:
+    text = str(exc) or type(exc).__name__
+    match exc:
+        case tg.RetryAfter():
+            retry = exc.retry_after
+            seconds = retry.total_seconds() if hasattr(retry, "total_seconds") else float(retry)
+            return TelegramFailure(FailureKind.RETRY_LATER, text, seconds)
+        case tg.Conflict():
+            return TelegramFailure(FailureKind.CONFLICT, text)
+        case tg.Forbidden():
+            return TelegramFailure(FailureKind.FORBIDDEN, text)
+        case tg.InvalidToken():
+            return TelegramFailure(FailureKind.UNAUTHORIZED, "the bot token was rejected")
+        case tg.BadRequest():
+            return TelegramFailure(FailureKind.BAD_REQUEST, text)
+        case tg.TimedOut() | tg.NetworkError() | TimeoutError() | ConnectionError():
+            return TelegramFailure(FailureKind.TRANSIENT, text)
+        case _:
+            return TelegramFailure(FailureKind.UNKNOWN, f"{type(exc).__name__}: {text}")

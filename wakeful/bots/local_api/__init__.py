@@ -1,0 +1,11 @@
+"""A local fake of the Telegram Bot API for tests and the demo.
+
+`BotApiCore` holds the state; `LocalBotApiServer` serves it over loopback HTTP and
+`InProcessRequest` plugs it straight into PTB without a socket.
+"""
+
+from wakeful.bots.local_api.core import BotApiCore, SentRecord
+from wakeful.bots.local_api.http import LocalBotApiServer
+from wakeful.bots.local_api.inproc import InProcessRequest
+
+__all__ = ["BotApiCore", "InProcessRequest", "LocalBotApiServer", "SentRecord"]

@@ -1,0 +1,65 @@
+"""Typed events produced by one brain turn (one run of the Claude Code CLI).
+
+They are frozen, slot-free dataclasses of plain values so they pickle cleanly
+across the multiprocessing pipe between the brain worker and its actor.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class SessionStarted:
+    """The CLI's `system/init` line: the session id is what `--resume` needs later."""
+
+    session_id: str
+    model: str | None = None
+
+
+@dataclass(frozen=True)
+class ApiRetry:
+    """The CLI is backing off from a failed API call (e.g. 529 overloaded) and will retry."""
+
+    attempt: int
+    max_retries: int | None = None
+    retry_delay_ms: int | None = None
+    error: str | None = None
+    error_status: int | None = None
+
+
+@dataclass(frozen=True)
+class AssistantText:
+    """The text blocks of one assistant message, joined; empty messages are not emitted."""
+
+    text: str
+
+
+@dataclass(frozen=True)
+class ToolUse:
+    """The model asked for a tool; useful as a liveness signal during long turns."""
+
+    name: str
+    tool_use_id: str
+
+
+@dataclass(frozen=True)
+class TurnResult:
+    """The final `result` line of a turn.
+
+    `subtype` can be "success" even when `is_error` is true (API failures end that
+    way), so callers must look at `is_error`, not only at `subtype`.
+    """
+
+    subtype: str
+    is_error: bool
+    text: str
+    session_id: str | None = None
+    cost_usd: float | None = None
+    duration_ms: int | None = None
+    num_turns: int | None = None
+    api_error_status: int | None = None
+    terminal_reason: str | None = None
+
+
+BrainEvent = SessionStarted | ApiRetry | AssistantText | ToolUse | TurnResult

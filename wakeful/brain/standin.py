@@ -1,0 +1,95 @@
+"""A stand-in brain: speaks Claude Code's `-p --output-format stream-json` on stdout.
+
+    python -m wakeful.brain.standin [--delay SECONDS] [--resume SESSION_ID] [ignored...]
+
+It reads the prompt from stdin (as wakeful passes it) and answers `echo: <prompt>`
+after `--delay` seconds (default $WAKEFUL_STANDIN_DELAY or 0.5). Directives in the
+prompt script failure modes for tests and the demo:
+
+    [[exit N]]        print to stderr and exit N without a result
+    [[hang]]          never answer (until killed)
+    [[linger]]        answer, then never exit
+    [[empty]]         a successful result with empty text
+    [[garbage]]       non-JSON lines mixed into the stream
+    [[retry N]]       N api_retry events (overloaded) before answering
+    [[error]]         a result with is_error true
+    [[spawn-child]]   start a grandchild that sleeps (for process-group tests)
+
+With $WAKEFUL_STANDIN_LOG set, each run appends "start|end <monotonic> <pid>" lines
+there, so tests can measure how many brains really ran at once.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import re
+import subprocess
+import sys
+import time
+import uuid
+
+
+def _emit(obj: dict[str, object]) -> None:
+    sys.stdout.write(json.dumps(obj) + "\n")
+    sys.stdout.flush()
+
+
+def _log(kind: str) -> None:
+    path = os.environ.get("WAKEFUL_STANDIN_LOG")
+    if path:
+        with open(path, "a") as fh:
+            fh.write(f"{kind} {time.monotonic():.6f} {os.getpid()}\n")
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="standin")
+    parser.add_argument("--delay", type=float,
+                        default=float(os.environ.get("WAKEFUL_STANDIN_DELAY", "0.5")))
+    parser.add_argument("--resume", default=None)
+    args, _unknown = parser.parse_known_args(argv)
+    prompt = sys.stdin.read()
+    session_id = args.resume or str(uuid.uuid4())
+    _log("start")
+    try:
+        return _answer(prompt, session_id, args.delay)
+    finally:
+        _log("end")
+
+
+def _answer(prompt: str, session_id: str, delay: float) -> int:
+    _emit({"type": "system", "subtype": "init", "session_id": session_id, "model": "stand-in"})
+    if "[[spawn-child]]" in prompt:
+        subprocess.Popen([sys.executable, "-c", "import time; time.sleep(3600)"])
+    if match := re.search(r"\[\[exit (\d+)\]\]", prompt):
+        print("stand-in: scripted crash", file=sys.stderr, flush=True)
+        return int(match.group(1))
+    if match := re.search(r"\[\[retry (\d+)\]\]", prompt):
+        for attempt in range(1, int(match.group(1)) + 1):
+            _emit({"type": "system", "subtype": "api_retry", "attempt": attempt,
+                   "max_retries": 10, "retry_delay_ms": 100, "error_status": 529,
+                   "error": "overloaded"})
+            time.sleep(0.1)
+    if "[[hang]]" in prompt:
+        time.sleep(3600)
+    if "[[garbage]]" in prompt:
+        sys.stdout.write("this is not json\n{broken\n")
+        sys.stdout.flush()
+    time.sleep(delay)
+    text = "" if "[[empty]]" in prompt else f"echo: {prompt.strip()}"
+    if text:
+        _emit({"type": "assistant", "session_id": session_id,
+               "message": {"role": "assistant", "content": [{"type": "text", "text": text}]}})
+    is_error = "[[error]]" in prompt
+    _emit({"type": "result", "subtype": "success", "is_error": is_error,
+           "result": "API Error: 500 scripted" if is_error else text,
+           "session_id": session_id, "total_cost_usd": 0.0,
+           "duration_ms": int(delay * 1000), "num_turns": 1})
+    if "[[linger]]" in prompt:
+        time.sleep(3600)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,80 @@
+"""Command line: `wakeful run`, `wakeful demo`."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import signal
+import sys
+import threading
+
+from wakeful import logs
+from wakeful.config import ConfigError, load
+
+log = logging.getLogger("wakeful")
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="wakeful", description=__doc__)
+    parser.add_argument("--log-level", default="INFO")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    run = sub.add_parser("run", help="serve Telegram until SIGTERM/SIGINT")
+    run.add_argument("--config", required=True, help="path to the TOML config")
+
+    demo = sub.add_parser("demo", help="the real service against a local server and fake users")
+    demo.add_argument("--chats", type=int, default=20)
+    demo.add_argument("--messages", type=int, default=3)
+    demo.add_argument("--brain-delay", type=float, default=0.5)
+    demo.add_argument("--cap", type=int, default=4)
+    demo.add_argument("--gap", type=float, default=0.3,
+                      help="seconds between rounds of user messages")
+
+    args = parser.parse_args(argv)
+    if args.command == "run":
+        return _run(args)
+    return _demo(args)
+
+
+def _run(args: argparse.Namespace) -> int:
+    from wakeful.service import Service
+
+    try:
+        config = load(args.config)
+        token = config.require_token()
+    except ConfigError as exc:
+        print(f"wakeful: config error: {exc}", file=sys.stderr)
+        return 2
+    logs.configure(args.log_level, [token])
+    stop = threading.Event()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, lambda *_: stop.set())
+    service = Service(config)
+    try:
+        service.start()
+    except Exception as exc:
+        log.critical("cannot start: %s", exc)
+        service.stop()
+        return 1
+    log.info("serving; SIGTERM or Ctrl-C stops")
+    while not stop.is_set() and not service.gave_up.is_set():
+        stop.wait(0.5)
+    if service.gave_up.is_set():
+        log.critical("giving up: %s", service.give_up_reason)
+        service.stop()
+        return 1
+    log.info("stopping")
+    service.stop()
+    log.info("stopped")
+    return 0
+
+
+def _demo(args: argparse.Namespace) -> int:
+    from wakeful.demo.run import DemoOptions, print_summary, run_demo
+
+    logs.configure("WARNING" if args.log_level == "INFO" else args.log_level)
+    options = DemoOptions(chats=args.chats, messages=args.messages, gap=args.gap,
+                          brain_delay=args.brain_delay, cap=args.cap)
+    result = run_demo(options)
+    print_summary(result)
+    return 0 if result.report.ok else 1

@@ -1,0 +1,226 @@
+"""Configuration: one TOML file, then `WAKEFUL_<SECTION>_<KEY>` environment overrides.
+
+Every problem is reported as a single `ConfigError` line naming the key, never a traceback.
+The bot token is never read from the TOML file or the command line (both leak: into
+backups and into `ps`); it comes from an environment variable or a file.
+"""
+
+from __future__ import annotations
+
+import os
+import shlex
+import sys
+import tomllib
+from collections.abc import Mapping
+from dataclasses import dataclass, field, fields, replace
+from pathlib import Path
+from typing import Any
+
+DEFAULT_BASE_URL = "https://api.telegram.org/bot"
+
+
+class ConfigError(Exception):
+    """A configuration problem, worded for the operator in one line."""
+
+
+class Secret:
+    """A string that refuses to be printed: repr, str and format all mask it."""
+
+    __slots__ = ("_value",)
+
+    def __init__(self, value: str) -> None:
+        self._value = value
+
+    def reveal(self) -> str:
+        return self._value
+
+    def __repr__(self) -> str:
+        return "Secret('***')"
+
+    __str__ = __repr__
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Secret) and other._value == self._value
+
+    def __hash__(self) -> int:
+        return hash(self._value)
+
+
+@dataclass(frozen=True)
+class TelegramConfig:
+    base_url: str = DEFAULT_BASE_URL
+    token_env: str = "WAKEFUL_TELEGRAM_TOKEN"
+    token_file: str | None = None
+    poll_timeout: float = 30.0
+    # Default deny: an empty allowlist answers nobody.
+    allowed_user_ids: tuple[int, ...] = ()
+
+
+@dataclass(frozen=True)
+class BrainConfig:
+    # The stand-in by default so a fresh checkout works with no account; production
+    # configs point this at `claude` (see config.example.toml).
+    command: tuple[str, ...] = (sys.executable, "-m", "wakeful.brain.standin")
+    resume_flag: str = "--resume"
+    env: Mapping[str, str] = field(default_factory=dict)
+    env_passthrough: tuple[str, ...] = ("PATH", "HOME", "LANG", "TMPDIR")
+    max_concurrent: int = 4
+    turn_budget: float = 900.0
+    kill_grace: float = 3.0
+    workdir: str | None = None
+
+
+@dataclass(frozen=True)
+class WatchdogConfig:
+    heartbeat_interval: float = 5.0
+    stale_after: float = 30.0
+
+
+@dataclass(frozen=True)
+class Config:
+    telegram: TelegramConfig = field(default_factory=TelegramConfig)
+    brain: BrainConfig = field(default_factory=BrainConfig)
+    watchdog: WatchdogConfig = field(default_factory=WatchdogConfig)
+    token: Secret | None = None
+
+    def require_token(self) -> Secret:
+        if self.token is None:
+            raise ConfigError(
+                f"no bot token: set ${self.telegram.token_env} or [telegram] token_file"
+            )
+        return self.token
+
+
+_SECTIONS: dict[str, type] = {
+    "telegram": TelegramConfig,
+    "brain": BrainConfig,
+    "watchdog": WatchdogConfig,
+}
+
+
+def load(path: str | os.PathLike[str] | None, environ: Mapping[str, str] | None = None) -> Config:
+    """Read the TOML file (if any), apply environment overrides, resolve the token."""
+    env = os.environ if environ is None else environ
+    raw: dict[str, Any] = {}
+    if path is not None:
+        raw = _read_toml(Path(path))
+    sections: dict[str, Any] = {}
+    for name, section_type in _SECTIONS.items():
+        table = raw.pop(name, {})
+        if not isinstance(table, dict):
+            raise ConfigError(f"[{name}] must be a table")
+        sections[name] = _build_section(name, section_type, table, env)
+    if raw:
+        raise ConfigError(f"unknown section or key: {sorted(raw)[0]!r}")
+    config = Config(**sections)
+    return replace(config, token=_resolve_token(config.telegram, env))
+
+
+def _read_toml(path: Path) -> dict[str, Any]:
+    try:
+        with path.open("rb") as fh:
+            return tomllib.load(fh)
+    except FileNotFoundError:
+        raise ConfigError(f"config file not found: {path}") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"config file {path} is not valid TOML: {exc}") from None
+    except OSError as exc:
+        raise ConfigError(f"cannot read config file {path}: {exc.strerror}") from None
+
+
+def _build_section(
+    name: str, section_type: type, table: dict[str, Any], env: Mapping[str, str]
+) -> Any:
+    if "token" in table:
+        raise ConfigError(
+            f"[{name}] token must not be in the config file: use token_env or token_file"
+        )
+    known = {f.name: f for f in fields(section_type)}
+    values: dict[str, Any] = {}
+    for key, value in table.items():
+        if key not in known:
+            raise ConfigError(f"unknown key [{name}] {key}")
+        values[key] = _coerce(f"[{name}] {key}", known[key].type, value, from_env=False)
+    for key, f in known.items():
+        env_key = f"WAKEFUL_{name.upper()}_{key.upper()}"
+        if env_key in env:
+            values[key] = _coerce(env_key, f.type, env[env_key], from_env=True)
+    try:
+        section = section_type(**values)
+    except TypeError as exc:
+        raise ConfigError(f"[{name}]: {exc}") from None
+    _validate(name, section)
+    return section
+
+
+def _coerce(where: str, type_name: Any, value: Any, *, from_env: bool) -> Any:
+    kind = str(type_name)
+    try:
+        if kind == "float":
+            if isinstance(value, bool):
+                raise ValueError
+            return float(value)
+        if kind == "int":
+            if isinstance(value, bool) or (isinstance(value, float) and not value.is_integer()):
+                raise ValueError
+            return int(value)
+        if kind in {"str", "str | None"}:
+            if not isinstance(value, str):
+                raise ValueError
+            return value
+        if kind.startswith("tuple[int"):
+            items = value.replace(",", " ").split() if from_env else value
+            if not isinstance(items, list):
+                raise ValueError
+            return tuple(int(v) for v in items if not isinstance(v, bool))
+        if kind.startswith("tuple[str"):
+            items = shlex.split(value) if from_env else value
+            if not isinstance(items, list) or not all(isinstance(v, str) for v in items):
+                raise ValueError
+            return tuple(items)
+        if kind.startswith("Mapping"):
+            if from_env or not isinstance(value, dict):
+                raise ValueError
+            return {str(k): str(v) for k, v in value.items()}
+    except (TypeError, ValueError):
+        pass
+    else:
+        return value
+    raise ConfigError(f"{where}: expected {kind}, got {value!r}")
+
+
+def _validate(name: str, section: Any) -> None:
+    if isinstance(section, TelegramConfig):
+        if not section.base_url.startswith(("http://", "https://")):
+            raise ConfigError("[telegram] base_url must start with http:// or https://")
+        if not 0 <= section.poll_timeout <= 50:
+            raise ConfigError("[telegram] poll_timeout must be between 0 and 50 seconds")
+    elif isinstance(section, BrainConfig):
+        if not section.command:
+            raise ConfigError("[brain] command must not be empty")
+        if section.max_concurrent < 1:
+            raise ConfigError("[brain] max_concurrent must be at least 1")
+        if section.turn_budget <= 0 or section.kill_grace <= 0:
+            raise ConfigError("[brain] turn_budget and kill_grace must be positive")
+    elif isinstance(section, WatchdogConfig):
+        if section.heartbeat_interval <= 0 or section.stale_after <= section.heartbeat_interval:
+            raise ConfigError(
+                "[watchdog] heartbeat_interval must be positive and below stale_after"
+            )
+
+
+def _resolve_token(telegram: TelegramConfig, env: Mapping[str, str]) -> Secret | None:
+    value = env.get(telegram.token_env)
+    if value is None and telegram.token_file:
+        try:
+            value = Path(telegram.token_file).read_text().strip()
+        except OSError as exc:
+            raise ConfigError(
+                f"[telegram] token_file {telegram.token_file}: {exc.strerror}"
+            ) from None
+    if value is None:
+        return None
+    value = value.strip()
+    if not value or any(c.isspace() for c in value):
+        raise ConfigError("bot token is empty or contains whitespace")
+    return Secret(value)

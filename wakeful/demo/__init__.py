@@ -1,0 +1,1 @@
+"""`wakeful demo`: the real service against a local Bot API server and simulated users."""

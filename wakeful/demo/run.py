@@ -1,0 +1,117 @@
+"""`wakeful demo`: `wakeful run` plus a local Bot API server and simulated users.
+
+The service is built exactly as `wakeful run` builds it, from a Config; only the
+Bot API base URL points at a server on 127.0.0.1 and the brain is the stand-in.
+"""
+
+from __future__ import annotations
+
+import secrets
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+from wakeful.bots.local_api import BotApiCore, LocalBotApiServer
+from wakeful.config import BrainConfig, Config, Secret, TelegramConfig, WatchdogConfig
+from wakeful.demo.report import Report, measure, peak_concurrency
+from wakeful.demo.users import SimulatedUsers
+from wakeful.service import Service
+
+
+@dataclass(frozen=True)
+class DemoOptions:
+    chats: int = 20
+    messages: int = 3
+    gap: float = 0.3
+    brain_delay: float = 0.5
+    cap: int = 4
+    timeout: float = 300.0
+    brain_command: tuple[str, ...] | None = None
+
+
+@dataclass(frozen=True)
+class DemoResult:
+    report: Report
+    peak_brains_measured: int
+    peak_brains_pool: int
+    elapsed: float
+
+
+def demo_config(base_url: str, token: str, chat_ids: list[int], options: DemoOptions,
+                standin_log: Path) -> Config:
+    command = options.brain_command or (
+        sys.executable, "-m", "wakeful.brain.standin", "--delay", str(options.brain_delay))
+    return Config(
+        telegram=TelegramConfig(base_url=base_url, poll_timeout=10.0,
+                                allowed_user_ids=tuple(chat_ids)),
+        brain=BrainConfig(command=command, max_concurrent=options.cap,
+                          env={"WAKEFUL_STANDIN_LOG": str(standin_log)}, turn_budget=120.0),
+        watchdog=WatchdogConfig(heartbeat_interval=1.0, stale_after=15.0),
+        token=Secret(token),
+    )
+
+
+def run_demo(options: DemoOptions, out: Callable[[str], None] = print) -> DemoResult:
+    token = f"{secrets.randbelow(10**9) + 10**9}:{secrets.token_urlsafe(24)}"
+    core = BotApiCore(token)
+    chat_ids = [100_001 + i for i in range(options.chats)]
+    with tempfile.TemporaryDirectory(prefix="wakeful-demo-") as tmp, \
+            LocalBotApiServer(core) as server:
+        standin_log = Path(tmp) / "brains.log"
+        config = demo_config(server.base_url, token, chat_ids, options, standin_log)
+        service = Service(config)
+        service.start()
+        try:
+            out(f"local Bot API at {server.url}; {options.chats} chats x {options.messages} "
+                f"messages; stand-in brain {options.brain_delay}s; cap {options.cap}")
+            started = time.monotonic()
+            users = SimulatedUsers(core, chat_ids, options.messages, options.gap).start()
+            _progress(core, users, service, started, options.timeout, out)
+            users.join(timeout=5)
+            elapsed = time.monotonic() - started
+            report = measure(core, users.sent())
+            pool = service.ask("brain_pool")
+        finally:
+            service.stop()
+        return DemoResult(report, peak_concurrency(standin_log), pool["peak_running"], elapsed)
+
+
+def _progress(core: BotApiCore, users: SimulatedUsers, service: Service, started: float,
+              timeout: float, out: Callable[[str], None]) -> None:
+    def answered(c: BotApiCore) -> int:
+        return sum(1 for chat in c.chats() for r in c.sent(chat)
+                   if r.kind == "message" and r.reply_to_message_id is not None)
+
+    while time.monotonic() - started < timeout:
+        done = core.wait_for(lambda c: answered(c) >= users.total, timeout=1.0)
+        sent = users.sent()
+        acks = sum(1 for chat in core.chats() for r in core.sent(chat) if r.kind == "reaction")
+        running = len(service.ask("brain_pool")["running"])
+        out(f"[{time.monotonic() - started:5.1f}s] sent {len(sent):3d}/{users.total}  "
+            f"👀 {acks:3d}  answered {answered(core):3d}  brains running {running}")
+        if done:
+            return
+    out(f"timed out after {timeout:.0f}s")
+
+
+def print_summary(result: DemoResult, out: Callable[[str], None] = print) -> None:
+    r = result.report
+    out("")
+    out("summary")
+    out(f"  messages sent        {r.messages}")
+    out(f"  acknowledged (👀)    {r.acked}")
+    out(f"  answered             {r.answered}")
+    out(f"  replies in order     {'yes' if r.in_order else 'NO'}")
+    out(f"  👀 before answer     {r.acked_before_answer}/{r.answered}")
+    out(f"  👀 latency           median {r.ack_median() * 1000:.1f} ms, "
+        f"max {r.ack_max() * 1000:.1f} ms")
+    out(f"  peak brains at once  {result.peak_brains_measured} measured at the brain, "
+        f"{result.peak_brains_pool} seen by the pool")
+    out(f"  elapsed              {result.elapsed:.1f} s")
+    for problem in r.problems[:10]:
+        out(f"  problem: {problem}")
+    out("  result               " + ("OK: every message answered, in order" if r.ok
+                                     else "FAILED"))

@@ -1,0 +1,259 @@
+"""Every message that crosses an actor mailbox, as a frozen dataclass named for what happened.
+
+Actors only learn about each other through these. Reading this file top to bottom
+is reading the system's protocol.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from wakeful.brain.events import BrainEvent
+
+# --- what the outside world sends in -------------------------------------------------
+
+
+@dataclass(frozen=True)
+class IncomingMessage:
+    """One user message as wakeful keeps it (also the future journal's row)."""
+
+    update_id: int
+    chat_id: int
+    message_id: int
+    user_id: int | None
+    text: str | None
+    received_at: float  # monotonic, for ack latency
+
+
+# --- liveness ------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class PingSent:
+    """Watchdog -> actor: answer with a heartbeat when this reaches the head of your mailbox."""
+
+    seq: int
+
+
+@dataclass(frozen=True)
+class HeartbeatBeat:
+    """Actor -> watchdog: I processed a ping (or finished a poll) at `at`."""
+
+    child_id: str
+    generation: int
+    at: float
+    seq: int | None = None
+
+
+@dataclass(frozen=True)
+class PingDue:
+    """Timer -> watchdog: time to ping every watched actor."""
+
+
+# --- supervision ---------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ChildStarted:
+    """Supervisor -> watchdog: watch this actor from now on."""
+
+    child_id: str
+    generation: int
+    ref: Any  # pykka.ActorRef; Any so this module stays importable without pykka types
+    heartbeat_interval: float
+    stale_after: float
+
+
+@dataclass(frozen=True)
+class ChildGone:
+    """Supervisor -> watchdog: stop watching this actor."""
+
+    child_id: str
+    generation: int
+
+
+@dataclass(frozen=True)
+class ChildFailed:
+    """Actor -> its supervisor: I died with this error."""
+
+    child_id: str
+    generation: int
+    error: str
+
+
+@dataclass(frozen=True)
+class ChildExited:
+    """Actor -> its supervisor: I stopped without an error."""
+
+    child_id: str
+    generation: int
+
+
+@dataclass(frozen=True)
+class ChildStale:
+    """Watchdog -> supervisor: this actor's last heartbeat is older than its threshold."""
+
+    child_id: str
+    generation: int
+    silent_for: float
+
+
+@dataclass(frozen=True)
+class RestartDue:
+    """Timer -> supervisor: a backoff delay for this child ran out."""
+
+    child_id: str
+
+
+@dataclass(frozen=True)
+class StateRequested:
+    """Anyone -> actor (ask): reply with a JSON-able snapshot of yourself."""
+
+
+# --- polling -------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class PollDue:
+    """Poller -> itself: start the next getUpdates."""
+
+
+@dataclass(frozen=True)
+class UpdatesFetched:
+    """Gateway callback -> poller: a getUpdates call returned these raw updates."""
+
+    poll_id: int
+    updates: tuple[dict[str, Any], ...]
+
+
+@dataclass(frozen=True)
+class PollFailed:
+    """Gateway callback -> poller: a getUpdates call failed."""
+
+    poll_id: int
+    error: str
+    retry_after: float | None = None
+
+
+@dataclass(frozen=True)
+class MessageArrived:
+    """Poller -> chats supervisor -> chat actor: a stored message is waiting to be handled."""
+
+    message: IncomingMessage
+
+
+# --- turns ---------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class TurnRequested:
+    """Chat -> brain pool: run this prompt; answer `chat_id` by address, never by ref."""
+
+    chat_id: int
+    turn_id: str
+    prompt: str
+    session_id: str | None = None
+
+
+@dataclass(frozen=True)
+class TurnQueued:
+    """Brain pool -> chat: every slot is busy; you are at `position` in the queue."""
+
+    chat_id: int
+    turn_id: str
+    position: int
+
+
+@dataclass(frozen=True)
+class TurnStarted:
+    chat_id: int
+    turn_id: str
+
+
+@dataclass(frozen=True)
+class TurnProgressed:
+    """Brain pool -> chat: the brain emitted an event (e.g. an API retry) mid-turn."""
+
+    chat_id: int
+    turn_id: str
+    event: BrainEvent
+
+
+@dataclass(frozen=True)
+class TurnFinished:
+    """Brain pool -> chat: the turn is over, one way or another."""
+
+    chat_id: int
+    turn_id: str
+    ok: bool
+    text: str
+    session_id: str | None = None
+    error: str | None = None
+    cost_usd: float | None = None
+    duration_s: float | None = None
+
+
+@dataclass(frozen=True)
+class TurnCancelRequested:
+    chat_id: int
+    turn_id: str
+
+
+# --- brain pool internals ------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class BrainOutput:
+    """Turn reader thread -> brain pool: one item from a child process's pipe."""
+
+    turn_id: str
+    item: Any
+
+
+@dataclass(frozen=True)
+class BrainProcessEnded:
+    """Turn reader thread -> brain pool: the child process is gone and reaped."""
+
+    turn_id: str
+    exitcode: int | None
+
+
+@dataclass(frozen=True)
+class TurnDeadlinePassed:
+    """Timer -> brain pool: a turn outlived its wall-clock budget (plus grace)."""
+
+    turn_id: str
+
+
+# --- chat internals ------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class TypingDue:
+    """Timer -> chat: Telegram's typing indicator lasts ~5 s; renew it while a turn runs."""
+
+    turn_id: str
+
+
+@dataclass(frozen=True)
+class DeliveryDone:
+    """Gateway callback -> chat: the head of the outbox reached Telegram."""
+
+    seq: int
+
+
+@dataclass(frozen=True)
+class ResendDue:
+    """Timer -> chat: retry sending the head of the outbox."""
+
+    seq: int
+
+
+@dataclass(frozen=True)
+class DeliveryFailed:
+    """Gateway callback -> chat: a Telegram call for this chat failed."""
+
+    what: str
+    error: str
+    details: dict[str, Any] = field(default_factory=dict)

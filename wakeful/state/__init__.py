@@ -1,0 +1,1 @@
+"""State that must outlive any one actor instance (the future SQLite journal lives here)."""

@@ -1,0 +1,18 @@
+"""What a supervised actor is given at start: who it is and how to reach the rest."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from wakeful.clock import Clock
+from wakeful.supervision.directory import Directory
+
+
+@dataclass(frozen=True)
+class ChildContext:
+    child_id: str
+    generation: int
+    supervisor: str | None  # directory name of the parent
+    directory: Directory
+    clock: Clock
+    watchdog: str = "watchdog"

@@ -1,0 +1,126 @@
+"""The base of every actor in the tree: it answers pings and reports its own death.
+
+pykka alone loses failures: an exception in a told message stops the actor with
+only a log line, an exception in `on_start` skips `on_failure`, and a BaseException
+stops every actor in the process. This base turns each of those into a message to
+the supervisor, so no failure is only logged.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+from typing import Any
+
+import pykka
+
+from wakeful.messages import ChildExited, ChildFailed, HeartbeatBeat, PingSent, StateRequested
+from wakeful.supervision.context import ChildContext
+
+log = logging.getLogger(__name__)
+
+
+class ActorCrashed(Exception):
+    """A BaseException escaped a handler; re-raised as an Exception so only this actor dies."""
+
+
+def tell_quietly(ref: pykka.ActorRef[Any], message: Any) -> None:
+    """For callbacks on other threads: an actor that died meanwhile needs no answer."""
+    with contextlib.suppress(pykka.ActorDeadError):
+        ref.tell(message)
+
+
+class SupervisedActor(pykka.ThreadingActor):
+    def __init__(self, ctx: ChildContext) -> None:
+        super().__init__()
+        self.ctx = ctx
+        self._reported = False
+
+    # --- hooks for subclasses (all executed in the actor's own thread) ------------
+
+    def started(self) -> None:
+        """Set up after the thread starts; raising here is a start failure."""
+
+    def stopping(self) -> None:
+        """Release resources on a normal stop."""
+
+    def handle(self, message: Any) -> Any:
+        """Handle one message; unknown messages are a bug worth crashing for."""
+        raise TypeError(f"{type(self).__name__} cannot handle {type(message).__name__}")
+
+    def snapshot(self) -> dict[str, Any]:
+        """A JSON-able view of this actor for state dumps."""
+        return {}
+
+    # --- plumbing ------------------------------------------------------------------
+
+    @property
+    def fenced(self) -> bool:
+        """True once a newer instance took over this name: stay silent from then on."""
+        return not self.ctx.directory.is_current(self.ctx.child_id, self.ctx.generation)
+
+    def tell_later(self, delay: float, message: Any) -> None:
+        """Send myself `message` after `delay` clock seconds, unless I was replaced by then."""
+        me, directory = self.actor_ref, self.ctx.directory
+        name, generation = self.ctx.child_id, self.ctx.generation
+
+        def due() -> None:
+            """Executed on the clock's thread."""
+            if directory.is_current(name, generation):
+                tell_quietly(me, message)
+
+        self.ctx.clock.call_later(delay, due)
+
+    def beat(self, seq: int | None = None) -> None:
+        if not self.fenced:
+            self.ctx.directory.tell(
+                self.ctx.watchdog,
+                HeartbeatBeat(self.ctx.child_id, self.ctx.generation, self.ctx.clock.monotonic(),
+                              seq),
+            )
+
+    def on_start(self) -> None:
+        try:
+            self.started()
+        except BaseException as exc:
+            self._report(ChildFailed(self.ctx.child_id, self.ctx.generation,
+                                     f"start failed: {exc!r}"))
+            raise ActorCrashed(repr(exc)) from exc
+
+    def on_stop(self) -> None:
+        try:
+            self.stopping()
+        finally:
+            self._report(ChildExited(self.ctx.child_id, self.ctx.generation))
+
+    def on_failure(self, exc_type: Any, exc_value: Any, tb: Any) -> None:
+        try:
+            self.stopping()
+        except Exception:
+            log.exception("%s: cleanup after failure failed", self.ctx.child_id)
+        self._report(ChildFailed(self.ctx.child_id, self.ctx.generation, repr(exc_value)))
+
+    def on_receive(self, message: Any) -> Any:
+        try:
+            match message:
+                case PingSent(seq=seq):
+                    self.beat(seq)
+                    return None
+                case StateRequested():
+                    return {"id": self.ctx.child_id, "generation": self.ctx.generation,
+                            **self.snapshot()}
+                case _:
+                    return self.handle(message)
+        except Exception:
+            raise
+        except BaseException as exc:
+            raise ActorCrashed(repr(exc)) from exc
+
+    def _report(self, message: ChildExited | ChildFailed) -> None:
+        if self._reported or self.ctx.supervisor is None:
+            return
+        self._reported = True
+        if isinstance(message, ChildFailed):
+            log.error("%s (generation %d) failed: %s", self.ctx.child_id, self.ctx.generation,
+                      message.error)
+        self.ctx.directory.tell(self.ctx.supervisor, message)

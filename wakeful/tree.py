@@ -1,0 +1,92 @@
+"""The whole supervision tree in one screen.
+
+    root (one_for_one, 5 restarts / 60 s)
+    ├── watchdog      pings everyone, reports the silent to their supervisor
+    ├── brain_pool    cap, FIFO, one child process per turn
+    ├── chats         dynamic supervisor (one_for_one, 50 restarts / 60 s)
+    │   └── chat:<id> one ChatActor per chat, created on its first message
+    └── poller        long-polls Telegram; started last so everything it feeds exists
+
+Children start top to bottom and stop bottom to top: intake stops first, the
+watchdog last.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from wakeful.actors.brain_pool import BrainPool, chat_address
+from wakeful.actors.chat import ChatActor
+from wakeful.actors.chats import ChatsSupervisor
+from wakeful.actors.poller import Poller
+from wakeful.actors.watchdog import Watchdog
+from wakeful.bots.gateway import TelegramGateway
+from wakeful.config import Config
+from wakeful.state.ledger import Ledger
+from wakeful.supervision.spec import (
+    Backoff,
+    ChildSpec,
+    Intensity,
+    Restart,
+    Strategy,
+    SupervisorSpec,
+)
+
+ROOT_SPEC = SupervisorSpec(
+    strategy=Strategy.ONE_FOR_ONE,
+    intensity=Intensity(max_restarts=5, period=60.0),
+    backoff=Backoff(min_delay=0.1, max_delay=10.0, random_factor=0.2, reset_after=60.0),
+)
+# Chats fail for their own reasons (one user's odd input); a burst across many chats
+# should not take the whole tree down, so this supervisor tolerates more.
+CHATS_SPEC = SupervisorSpec(
+    strategy=Strategy.ONE_FOR_ONE,
+    intensity=Intensity(max_restarts=50, period=60.0),
+    backoff=Backoff(min_delay=0.05, max_delay=5.0, random_factor=0.2, reset_after=30.0),
+)
+
+
+@dataclass(frozen=True)
+class Parts:
+    """The edges the actors talk through (I/O lives in these, not in the actors)."""
+
+    config: Config
+    gateway: TelegramGateway
+    ledger: Ledger
+
+
+def root_children(parts: Parts) -> list[ChildSpec]:
+    cfg = parts.config
+    hb = cfg.watchdog
+    # A poll that is in flight does not delay pings (the poll runs on the gateway loop),
+    # so the poller gets the same thresholds as everyone else.
+    beat = {"heartbeat_interval": hb.heartbeat_interval, "stale_after": hb.stale_after}
+
+    def chat_spec(chat_id: int) -> ChildSpec:
+        return ChildSpec(
+            id=chat_address(chat_id),
+            start=lambda ctx: ChatActor.start(ctx, chat_id, parts.gateway, parts.ledger),
+            restart=Restart.TRANSIENT,
+            critical=False,
+            **beat,
+        )
+
+    return [
+        ChildSpec(
+            id="watchdog",
+            start=lambda ctx: Watchdog.start(ctx, tick=min(1.0, hb.heartbeat_interval)),
+            **beat,
+        ),
+        ChildSpec(id="brain_pool", start=lambda ctx: BrainPool.start(ctx, cfg.brain), **beat),
+        ChildSpec(
+            id="chats",
+            start=lambda ctx: ChatsSupervisor.start(
+                ctx, CHATS_SPEC, chat_spec, parts.gateway, parts.ledger,
+                frozenset(cfg.telegram.allowed_user_ids),
+            ),
+            shutdown_timeout=30.0,
+            **beat,
+        ),
+        ChildSpec(id="poller", start=lambda ctx: Poller.start(ctx, parts.gateway, parts.ledger),
+                  **beat),
+    ]
