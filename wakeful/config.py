@@ -172,7 +172,10 @@ def _coerce(where: str, type_name: Any, value: Any, *, from_env: bool) -> Any:
             items = value.replace(",", " ").split() if from_env else value
             if not isinstance(items, list):
                 raise ValueError
-            return tuple(int(v) for v in items if not isinstance(v, bool))
+            if any(isinstance(v, bool) or (not from_env and not isinstance(v, int))
+                   for v in items):
+                raise ValueError
+            return tuple(int(v) for v in items)
         if kind.startswith("tuple[str"):
             items = shlex.split(value) if from_env else value
             if not isinstance(items, list) or not all(isinstance(v, str) for v in items):
@@ -202,11 +205,12 @@ def _validate(name: str, section: Any) -> None:
             raise ConfigError("[brain] max_concurrent must be at least 1")
         if section.turn_budget <= 0 or section.kill_grace <= 0:
             raise ConfigError("[brain] turn_budget and kill_grace must be positive")
-    elif isinstance(section, WatchdogConfig):
-        if section.heartbeat_interval <= 0 or section.stale_after <= section.heartbeat_interval:
-            raise ConfigError(
-                "[watchdog] heartbeat_interval must be positive and below stale_after"
-            )
+    elif isinstance(section, WatchdogConfig) and (
+        section.heartbeat_interval <= 0 or section.stale_after <= section.heartbeat_interval
+    ):
+        raise ConfigError(
+            "[watchdog] heartbeat_interval must be positive and below stale_after"
+        )
 
 
 def _resolve_token(telegram: TelegramConfig, env: Mapping[str, str]) -> Secret | None:

@@ -20,5 +20,5 @@ class _Attempt:
 
 def backoff(initial: float, maximum: float, jitter: float = 0.5) -> Callable[[int], float]:
     """A function from attempt number (1, 2, ...) to delay in seconds."""
-    wait = wait_exponential_jitter(initial=initial, max=maximum, jitter=jitter)
+    wait = wait_exponential_jitter(multiplier=initial, max=maximum, jitter=jitter)
     return lambda attempt: float(wait(_Attempt(attempt)))  # type: ignore[arg-type]

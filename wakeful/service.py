@@ -57,6 +57,9 @@ class Service:
         )
         parts = Parts(self.config, self.gateway, self.ledger)
         self._root = Supervisor.start(ctx, ROOT_SPEC, root_children(parts), self._on_give_up)
+        # on_start (which starts every child) runs before any message, so this answer
+        # means the whole tree is up and registered.
+        self._root.ask(StateRequested(), timeout=30.0)
 
     def stop(self, timeout: float = 60.0) -> None:
         if self._root is not None:

@@ -3,9 +3,14 @@
 from __future__ import annotations
 
 import enum
+import os
 from dataclasses import dataclass
 
 from telegram import error as tg
+
+# Opt in to PTB's future behaviour (durations as timedelta) instead of a deprecation
+# warning on every 429; classify() accepts both forms.
+os.environ.setdefault("PTB_TIMEDELTA", "true")
 
 
 class FailureKind(enum.Enum):

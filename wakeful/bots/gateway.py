@@ -101,7 +101,9 @@ class TelegramGateway:
     ) -> concurrent.futures.Future[int]:
         return self._submit(self._send_message(chat_id, text, reply_to))
 
-    def edit_message(self, chat_id: int, message_id: int, text: str) -> concurrent.futures.Future[Any]:
+    def edit_message(
+        self, chat_id: int, message_id: int, text: str
+    ) -> concurrent.futures.Future[Any]:
         return self._submit(
             self._bot.edit_message_text(text, chat_id=chat_id, message_id=message_id)
         )

@@ -1,0 +1,86 @@
+"""Shared fixtures: a local Bot API server on loopback and the real service pointed at it."""
+
+from __future__ import annotations
+
+import secrets
+import sys
+from collections.abc import Callable, Iterator
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from wakeful.bots.local_api import BotApiCore, LocalBotApiServer
+from wakeful.config import BrainConfig, Config, Secret, TelegramConfig, WatchdogConfig
+from wakeful.service import Service
+
+
+def new_token() -> str:
+    return f"{secrets.randbelow(10**9) + 10**9}:{secrets.token_urlsafe(24)}"
+
+
+def standin(delay: float) -> tuple[str, ...]:
+    return (sys.executable, "-m", "wakeful.brain.standin", "--delay", str(delay))
+
+
+class BotApi:
+    """A fake Telegram reachable over real HTTP, with its user-side controls."""
+
+    def __init__(self, core: BotApiCore, server: LocalBotApiServer, token: str) -> None:
+        self.core = core
+        self.server = server
+        self.token = token
+
+    def config(
+        self,
+        chat_ids: list[int],
+        brain_delay: float = 0.2,
+        cap: int = 4,
+        brain_log: Path | None = None,
+        **brain: Any,
+    ) -> Config:
+        env = {"WAKEFUL_STANDIN_LOG": str(brain_log)} if brain_log else {}
+        brain_config = BrainConfig(command=standin(brain_delay), max_concurrent=cap, env=env,
+                                   turn_budget=60.0, kill_grace=1.0)
+        return Config(
+            telegram=TelegramConfig(base_url=self.server.base_url, poll_timeout=2.0,
+                                    allowed_user_ids=tuple(chat_ids)),
+            brain=replace(brain_config, **brain),
+            watchdog=WatchdogConfig(heartbeat_interval=0.5, stale_after=30.0),
+            token=Secret(self.token),
+        )
+
+    def replies(self, chat_id: int) -> list[Any]:
+        return [r for r in self.core.sent(chat_id)
+                if r.kind == "message" and r.reply_to_message_id is not None]
+
+    def wait_replies(self, chat_id: int, count: int, timeout: float = 30.0) -> list[Any]:
+        assert self.core.wait_for(lambda c: len(self.replies(chat_id)) >= count, timeout), (
+            f"chat {chat_id}: expected {count} replies, got {self.replies(chat_id)}"
+        )
+        return self.replies(chat_id)
+
+
+@pytest.fixture
+def bot_api() -> Iterator[BotApi]:
+    token = new_token()
+    core = BotApiCore(token)
+    with LocalBotApiServer(core) as server:
+        yield BotApi(core, server, token)
+
+
+@pytest.fixture
+def run_service() -> Iterator[Callable[[Config], Service]]:
+    """Start services for a test and always stop them, even when the test fails."""
+    started: list[Service] = []
+
+    def start(config: Config) -> Service:
+        service = Service(config)
+        service.start()
+        started.append(service)
+        return service
+
+    yield start
+    for service in reversed(started):
+        service.stop()

@@ -1,0 +1,93 @@
+"""The `wakeful` command as users run it: a subprocess, a config file, signals, exit codes."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+from pathlib import Path
+
+from tests.conftest import BotApi
+
+REPO = Path(__file__).resolve().parent.parent
+
+
+def _env(**extra: str) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("WAKEFUL_")}
+    env.update(extra)
+    return env
+
+
+def test_demo_runs_on_a_fresh_machine_and_exits_zero_with_a_summary() -> None:
+    done = subprocess.run(
+        [sys.executable, "-m", "wakeful", "demo"], cwd=REPO, env=_env(),
+        capture_output=True, text=True, timeout=240,
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+    out = done.stdout
+    assert "messages sent        60" in out
+    assert "answered             60" in out
+    assert "acknowledged (👀)    60" in out
+    assert "replies in order     yes" in out
+    assert "OK: every message answered, in order" in out
+
+
+def test_run_with_config_answers_a_message_and_exits_zero_on_sigterm(
+    bot_api: BotApi, tmp_path: Path
+) -> None:
+    chat = 700_001
+    config = tmp_path / "wakeful.toml"
+    config.write_text(
+        f'[telegram]\nbase_url = "{bot_api.server.base_url}"\npoll_timeout = 2\n'
+        f"allowed_user_ids = [{chat}]\n\n"
+        f'[brain]\ncommand = ["{sys.executable}", "-m", "wakeful.brain.standin", '
+        f'"--delay", "0.1"]\n'
+    )
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "wakeful", "run", "--config", str(config)],
+        cwd=REPO, env=_env(WAKEFUL_TELEGRAM_TOKEN=bot_api.token),
+        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+    )
+    try:
+        # The token reaches the process through its environment only, never argv.
+        cmdline = Path(f"/proc/{proc.pid}/cmdline").read_bytes()
+        assert bot_api.token.encode() not in cmdline
+        bot_api.core.inject_text(chat, "hello from the outside", user_id=chat)
+        (reply,) = bot_api.wait_replies(chat, 1, timeout=60)
+        assert reply.text == "echo: hello from the outside"
+        proc.send_signal(signal.SIGTERM)
+        output, _ = proc.communicate(timeout=60)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.communicate()
+    assert proc.returncode == 0, output
+    assert "stopped" in output
+    assert bot_api.token not in output
+    secret_part = bot_api.token.split(":", 1)[1]
+    assert secret_part not in output
+
+
+def test_bad_config_gives_one_clear_line_not_a_traceback(tmp_path: Path) -> None:
+    config = tmp_path / "bad.toml"
+    config.write_text("[brain]\nmax_concurrent = 0\n")
+    done = subprocess.run(
+        [sys.executable, "-m", "wakeful", "run", "--config", str(config)],
+        cwd=REPO, env=_env(WAKEFUL_TELEGRAM_TOKEN="123:abc"), capture_output=True, text=True,
+        timeout=60,
+    )
+    assert done.returncode == 2
+    assert done.stderr.strip() == "wakeful: config error: [brain] max_concurrent must be at least 1"
+    assert "Traceback" not in done.stderr
+
+
+def test_missing_token_is_a_clear_error(tmp_path: Path) -> None:
+    config = tmp_path / "ok.toml"
+    config.write_text("[telegram]\npoll_timeout = 5\n")
+    done = subprocess.run(
+        [sys.executable, "-m", "wakeful", "run", "--config", str(config)],
+        cwd=REPO, env=_env(), capture_output=True, text=True, timeout=60,
+    )
+    assert done.returncode == 2
+    assert "no bot token: set $WAKEFUL_TELEGRAM_TOKEN" in done.stderr

@@ -1,0 +1,88 @@
+"""Configuration: a TOML file, environment overrides, and one clear line for every mistake."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from wakeful.config import ConfigError, Secret, load
+
+
+def _write(tmp_path: Path, text: str) -> Path:
+    path = tmp_path / "wakeful.toml"
+    path.write_text(text)
+    return path
+
+
+def test_example_config_in_the_repo_loads() -> None:
+    example = Path(__file__).resolve().parent.parent / "config.example.toml"
+    config = load(example, environ={"WAKEFUL_TELEGRAM_TOKEN": "1:x"})
+    assert config.token == Secret("1:x")
+    assert config.telegram.allowed_user_ids
+
+
+def test_defaults_without_a_file_deny_everyone_and_use_the_stand_in_brain() -> None:
+    config = load(None, environ={})
+    assert config.telegram.allowed_user_ids == ()
+    assert "wakeful.brain.standin" in config.brain.command
+    assert config.token is None
+    with pytest.raises(ConfigError, match="no bot token"):
+        config.require_token()
+
+
+def test_environment_overrides_the_file(tmp_path: Path) -> None:
+    path = _write(tmp_path, '[brain]\nmax_concurrent = 2\n[telegram]\nallowed_user_ids = [1]\n')
+    config = load(path, environ={
+        "WAKEFUL_BRAIN_MAX_CONCURRENT": "7",
+        "WAKEFUL_TELEGRAM_ALLOWED_USER_IDS": "5, 6",
+        "WAKEFUL_TELEGRAM_BASE_URL": "http://127.0.0.1:9/bot",
+        "WAKEFUL_BRAIN_COMMAND": "claude --model sonnet",
+        "WAKEFUL_TELEGRAM_TOKEN": "9:abc",
+    })
+    assert config.brain.max_concurrent == 7
+    assert config.telegram.allowed_user_ids == (5, 6)
+    assert config.telegram.base_url == "http://127.0.0.1:9/bot"
+    assert config.brain.command == ("claude", "--model", "sonnet")
+
+
+def test_token_comes_from_a_file_and_never_prints(tmp_path: Path) -> None:
+    token_file = tmp_path / "token"
+    token_file.write_text("123:secret-value\n")
+    path = _write(tmp_path, f'[telegram]\ntoken_file = "{token_file}"\n')
+    config = load(path, environ={})
+    assert config.require_token().reveal() == "123:secret-value"
+    assert "secret-value" not in repr(config)
+    assert "secret-value" not in str(config.token)
+    assert "secret-value" not in f"{config.token}"
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ('[telegram]\ntoken = "1:abc"\n', "token must not be in the config file"),
+        ("[telegram]\npoll_timeout = 99\n", "poll_timeout must be between 0 and 50"),
+        ('[telegram]\nbase_url = "ftp://x"\n', "base_url must start with http"),
+        ('[brain]\nmax_concurrent = "four"\n', "[brain] max_concurrent: expected int"),
+        ("[brain]\ncommand = []\n", "[brain] command must not be empty"),
+        ("[brain]\nnope = 1\n", "unknown key [brain] nope"),
+        ("[nonsense]\nx = 1\n", "unknown section or key: 'nonsense'"),
+        ("[watchdog]\nheartbeat_interval = 10\nstale_after = 5\n", "below stale_after"),
+        ("this is = not toml =", "is not valid TOML"),
+        ("[telegram]\nallowed_user_ids = [true]\n", "allowed_user_ids: expected"),
+    ],
+)
+def test_each_mistake_is_named_in_one_line(tmp_path: Path, text: str, message: str) -> None:
+    with pytest.raises(ConfigError) as info:
+        load(_write(tmp_path, text), environ={})
+    assert message in str(info.value)
+    assert "\n" not in str(info.value)
+
+
+def test_missing_file_and_bad_env_values_are_config_errors(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="config file not found"):
+        load(tmp_path / "missing.toml", environ={})
+    with pytest.raises(ConfigError, match="WAKEFUL_BRAIN_MAX_CONCURRENT: expected int"):
+        load(None, environ={"WAKEFUL_BRAIN_MAX_CONCURRENT": "many"})
+    with pytest.raises(ConfigError, match="token is empty or contains whitespace"):
+        load(None, environ={"WAKEFUL_TELEGRAM_TOKEN": "12 34"})
