@@ -1,4 +1,4 @@
-"""Fifty chats write at once over real HTTP; nobody goes unheard and nobody is answered out of turn."""
+"""Fifty chats write at once over real HTTP: nobody goes unheard or is answered out of turn."""
 
 from __future__ import annotations
 

@@ -29,6 +29,8 @@ def main(argv: list[str] | None = None) -> int:
     demo.add_argument("--cap", type=int, default=4)
     demo.add_argument("--gap", type=float, default=0.3,
                       help="seconds between rounds of user messages")
+    demo.add_argument("--brain", choices=("standin", "claude"), default="standin",
+                      help="claude: the real Claude Code CLI against a local fake API")
 
     args = parser.parse_args(argv)
     if args.command == "run":
@@ -60,7 +62,9 @@ def _run(args: argparse.Namespace) -> int:
     while not stop.is_set() and not service.gave_up.is_set():
         stop.wait(0.5)
     if service.gave_up.is_set():
-        log.critical("giving up: %s", service.give_up_reason)
+        # Non-zero so the service manager (systemd Restart=on-failure) starts a fresh
+        # process; abandoned actor threads are daemons and cannot hold the exit up.
+        log.critical("supervision gave up, exiting with status 1: %s", service.give_up_reason)
         service.stop()
         return 1
     log.info("stopping")
@@ -70,11 +74,16 @@ def _run(args: argparse.Namespace) -> int:
 
 
 def _demo(args: argparse.Namespace) -> int:
+    from wakeful.demo.claude import ClaudeNotFound
     from wakeful.demo.run import DemoOptions, print_summary, run_demo
 
     logs.configure("WARNING" if args.log_level == "INFO" else args.log_level)
     options = DemoOptions(chats=args.chats, messages=args.messages, gap=args.gap,
-                          brain_delay=args.brain_delay, cap=args.cap)
-    result = run_demo(options)
+                          brain_delay=args.brain_delay, cap=args.cap, brain=args.brain)
+    try:
+        result = run_demo(options)
+    except ClaudeNotFound as exc:
+        print(f"wakeful: {exc}", file=sys.stderr)
+        return 2
     print_summary(result)
     return 0 if result.report.ok else 1

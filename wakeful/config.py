@@ -16,6 +16,8 @@ from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
 
+from wakeful.brain.command import reserved_flag
+
 DEFAULT_BASE_URL = "https://api.telegram.org/bot"
 
 
@@ -58,22 +60,47 @@ class TelegramConfig:
 
 @dataclass(frozen=True)
 class BrainConfig:
+    """[brain]: how turns run. docs/brain.md explains every key; times are seconds."""
+
     # The stand-in by default so a fresh checkout works with no account; production
     # configs point this at `claude` (see config.example.toml).
     command: tuple[str, ...] = (sys.executable, "-m", "wakeful.brain.standin")
-    resume_flag: str = "--resume"
+    model: str | None = None
+    allowed_tools: tuple[str, ...] = ()
+    permission_mode: str | None = None
+    extra_args: tuple[str, ...] = ()
+    # The brain starts with an empty environment plus these (never the bot token).
     env: Mapping[str, str] = field(default_factory=dict)
-    env_passthrough: tuple[str, ...] = ("PATH", "HOME", "LANG", "TMPDIR")
+    env_passthrough: tuple[str, ...] = (
+        "PATH", "HOME", "LANG", "LC_ALL", "TMPDIR", "USER",
+        "ANTHROPIC_API_KEY", "CLAUDE_CODE_OAUTH_TOKEN", "CLAUDE_CONFIG_DIR",
+    )
+    workdir: str | None = None  # may contain {chat_id}
     max_concurrent: int = 4
+    first_event_timeout: float = 120.0
+    idle_timeout: float = 300.0
     turn_budget: float = 900.0
-    kill_grace: float = 3.0
-    workdir: str | None = None
+    result_grace: float = 5.0
+    kill_grace: float = 2.0
+    max_attempts: int = 3
+    retry_budget: float = 120.0
+    retry_initial_delay: float = 2.0
+    retry_max_delay: float = 30.0
 
 
 @dataclass(frozen=True)
 class WatchdogConfig:
+    # A wedged actor is replaced within stale_after + ~0.5 s of its last heartbeat, i.e.
+    # within two intervals; a healthy one still has ~2.5 s of mailbox latency to spare.
     heartbeat_interval: float = 5.0
-    stale_after: float = 30.0
+    stale_after: float = 8.0
+
+
+@dataclass(frozen=True)
+class SupervisionConfig:
+    # Wedged threads left behind (still alive) before the process gives up and exits
+    # non-zero, so systemd starts a clean one instead of a leak growing forever.
+    abandoned_thread_limit: int = 10
 
 
 @dataclass(frozen=True)
@@ -81,6 +108,7 @@ class Config:
     telegram: TelegramConfig = field(default_factory=TelegramConfig)
     brain: BrainConfig = field(default_factory=BrainConfig)
     watchdog: WatchdogConfig = field(default_factory=WatchdogConfig)
+    supervision: SupervisionConfig = field(default_factory=SupervisionConfig)
     token: Secret | None = None
 
     def require_token(self) -> Secret:
@@ -95,6 +123,7 @@ _SECTIONS: dict[str, type] = {
     "telegram": TelegramConfig,
     "brain": BrainConfig,
     "watchdog": WatchdogConfig,
+    "supervision": SupervisionConfig,
 }
 
 
@@ -199,18 +228,38 @@ def _validate(name: str, section: Any) -> None:
         if not 0 <= section.poll_timeout <= 50:
             raise ConfigError("[telegram] poll_timeout must be between 0 and 50 seconds")
     elif isinstance(section, BrainConfig):
-        if not section.command:
-            raise ConfigError("[brain] command must not be empty")
-        if section.max_concurrent < 1:
-            raise ConfigError("[brain] max_concurrent must be at least 1")
-        if section.turn_budget <= 0 or section.kill_grace <= 0:
-            raise ConfigError("[brain] turn_budget and kill_grace must be positive")
+        _validate_brain(section)
     elif isinstance(section, WatchdogConfig) and (
         section.heartbeat_interval <= 0 or section.stale_after <= section.heartbeat_interval
     ):
         raise ConfigError(
             "[watchdog] heartbeat_interval must be positive and below stale_after"
         )
+    elif isinstance(section, SupervisionConfig) and section.abandoned_thread_limit < 0:
+        raise ConfigError("[supervision] abandoned_thread_limit must not be negative")
+
+
+def _validate_brain(brain: BrainConfig) -> None:
+    if not brain.command:
+        raise ConfigError("[brain] command must not be empty")
+    flag = reserved_flag(brain.extra_args)
+    if flag is not None:
+        raise ConfigError(f"[brain] extra_args must not contain {flag!r}: wakeful sets it "
+                          "itself (use the matching [brain] key, if there is one)")
+    if brain.max_concurrent < 1:
+        raise ConfigError("[brain] max_concurrent must be at least 1")
+    for key in ("first_event_timeout", "idle_timeout", "turn_budget", "result_grace",
+                "kill_grace", "retry_budget"):
+        if getattr(brain, key) <= 0:
+            raise ConfigError(f"[brain] {key} must be positive")
+    if brain.max_attempts < 1:
+        raise ConfigError("[brain] max_attempts must be at least 1")
+    if not 0 <= brain.retry_initial_delay <= brain.retry_max_delay:
+        raise ConfigError("[brain] retry_initial_delay must be between 0 and retry_max_delay")
+    for key in ("model", "permission_mode"):
+        value = getattr(brain, key)
+        if value is not None and (not value or any(c.isspace() for c in value)):
+            raise ConfigError(f"[brain] {key} must be one word, got {value!r}")
 
 
 def _resolve_token(telegram: TelegramConfig, env: Mapping[str, str]) -> Secret | None:

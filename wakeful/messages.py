@@ -55,31 +55,13 @@ class PingDue:
 
 
 @dataclass(frozen=True)
-class ChildStarted:
-    """Supervisor -> watchdog: watch this actor from now on."""
-
-    child_id: str
-    generation: int
-    ref: Any  # pykka.ActorRef; Any so this module stays importable without pykka types
-    heartbeat_interval: float
-    stale_after: float
-
-
-@dataclass(frozen=True)
-class ChildGone:
-    """Supervisor -> watchdog: stop watching this actor."""
-
-    child_id: str
-    generation: int
-
-
-@dataclass(frozen=True)
 class ChildFailed:
-    """Actor -> its supervisor: I died with this error."""
+    """Actor -> its supervisor: I died with this error (in a handler, in start, in stop)."""
 
     child_id: str
     generation: int
     error: str
+    exception: BaseException | None = field(default=None, compare=False)
 
 
 @dataclass(frozen=True)
@@ -104,6 +86,15 @@ class RestartDue:
     """Timer -> supervisor: a backoff delay for this child ran out."""
 
     child_id: str
+
+
+@dataclass(frozen=True)
+class AbandonedLimitExceeded:
+    """Supervisor -> root: wedged threads left behind now exceed the process-wide limit."""
+
+    alive: int
+    limit: int
+    last: str  # the child whose replacement crossed the limit
 
 
 @dataclass(frozen=True)
@@ -167,8 +158,11 @@ class TurnQueued:
 
 @dataclass(frozen=True)
 class TurnStarted:
+    """Brain pool -> chat: a brain process is running this turn (attempt 2+ after a retry)."""
+
     chat_id: int
     turn_id: str
+    attempt: int = 1
 
 
 @dataclass(frozen=True)
@@ -188,14 +182,33 @@ class TurnFinished:
     turn_id: str
     ok: bool
     text: str
-    session_id: str | None = None
+    session_id: str | None = None  # the session the CLI reported; None: keep the old one
     error: str | None = None
     cost_usd: float | None = None
     duration_s: float | None = None
+    cancelled: bool = False
+    session_reset: bool = False  # the session must not be resumed: start fresh next turn
+    context_lost: bool = False  # the old session was gone; this answer started a new one
+    attempts: int = 1
+    api_retries: int = 0  # the CLI's own api_retry events, over all attempts
+
+
+@dataclass(frozen=True)
+class TurnRetryScheduled:
+    """Brain pool -> chat: an attempt failed in a way worth retrying; the next starts later."""
+
+    chat_id: int
+    turn_id: str
+    attempt: int  # the attempt that will run next
+    max_attempts: int
+    delay: float
+    reason: str
 
 
 @dataclass(frozen=True)
 class TurnCancelRequested:
+    """Chat -> brain pool: the user sent /cancel; stop this turn wherever it is."""
+
     chat_id: int
     turn_id: str
 
@@ -217,6 +230,13 @@ class BrainProcessEnded:
 
     turn_id: str
     exitcode: int | None
+
+
+@dataclass(frozen=True)
+class TurnRetryDue:
+    """Timer -> brain pool: a turn's backoff is over; queue its next attempt."""
+
+    turn_id: str
 
 
 @dataclass(frozen=True)
@@ -257,3 +277,19 @@ class DeliveryFailed:
     what: str
     error: str
     details: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class StatusDue:
+    """Timer -> chat: the status message may change now (edits are spaced out)."""
+
+
+@dataclass(frozen=True)
+class StatusShown:
+    """Gateway callback -> chat: a status send or edit finished (`error` if it failed)."""
+
+    turn_id: str
+    text: str
+    message_id: int | None
+    error: str | None = None
+    retry_after: float | None = None

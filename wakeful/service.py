@@ -14,6 +14,7 @@ from wakeful.clock import Clock, SystemClock
 from wakeful.config import Config
 from wakeful.messages import StateRequested
 from wakeful.state.ledger import Ledger
+from wakeful.supervision.abandoned import AbandonedThreads
 from wakeful.supervision.context import ChildContext
 from wakeful.supervision.directory import Directory
 from wakeful.supervision.supervisor import Supervisor
@@ -29,12 +30,15 @@ class Service:
         clock: Clock | None = None,
         request: BaseRequest | None = None,
         get_updates_request: BaseRequest | None = None,
+        gateway: TelegramGateway | None = None,
     ) -> None:
+        """`gateway` replaces the one built from config (tests pass one that injects faults)."""
         self.config = config
         self.clock = clock or SystemClock()
         self.directory = Directory()
         self.ledger = Ledger()
-        self.gateway = TelegramGateway(
+        self.abandoned = AbandonedThreads(config.supervision.abandoned_thread_limit)
+        self.gateway = gateway or TelegramGateway(
             config.require_token(),
             config.telegram.base_url,
             config.telegram.poll_timeout,
@@ -54,6 +58,7 @@ class Service:
             supervisor=None,
             directory=self.directory,
             clock=self.clock,
+            abandoned=self.abandoned,
         )
         parts = Parts(self.config, self.gateway, self.ledger)
         self._root = Supervisor.start(ctx, ROOT_SPEC, root_children(parts), self._on_give_up)
@@ -85,6 +90,7 @@ class Service:
             "actors": actors,
             "ledger": self.ledger.summary(),
             "undeliverable": self.directory.undeliverable,
+            "abandoned_threads": self.abandoned.summary(),
             "gave_up": self.give_up_reason,
         }
 
@@ -95,6 +101,10 @@ class Service:
         return entry.ref.ask(StateRequested(), timeout=timeout)
 
     def _on_give_up(self, reason: str) -> None:
-        """Executed on the root supervisor's thread."""
+        """The root died (intensity exceeded, too many abandoned threads, or a bug).
+
+        Executed on the root supervisor's thread; the owner of the process (cli) waits
+        on `gave_up` and exits non-zero.
+        """
         self.give_up_reason = reason
         self.gave_up.set()

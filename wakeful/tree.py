@@ -1,14 +1,18 @@
 """The whole supervision tree in one screen.
 
-    root (one_for_one, 5 restarts / 60 s)
-    ├── watchdog      pings everyone, reports the silent to their supervisor
+    root (rest_for_one, 5 restarts / 60 s)   gives up -> the process exits 1
     ├── brain_pool    cap, FIFO, one child process per turn
     ├── chats         dynamic supervisor (one_for_one, 50 restarts / 60 s)
     │   └── chat:<id> one ChatActor per chat, created on its first message
-    └── poller        long-polls Telegram; started last so everything it feeds exists
+    ├── poller        long-polls Telegram; feeds chats, which must exist first
+    └── watchdog      pings everyone, reports the silent to their supervisor
 
-Children start top to bottom and stop bottom to top: intake stops first, the
-watchdog last.
+rest_for_one because each child depends on those above it: a restarted brain_pool
+has forgotten every turn in flight, so the chats (rebuilt from the ledger) ask again.
+The watchdog depends on nobody but is last so that it stops first: no actor is
+reported stale while the tree shuts down. Restarting it loses nothing, because it
+re-reads what to watch from the directory. Children start top to bottom and stop
+bottom to top. docs/supervision.md explains each number.
 """
 
 from __future__ import annotations
@@ -32,8 +36,10 @@ from wakeful.supervision.spec import (
     SupervisorSpec,
 )
 
+# Backoff 0.1, 0.2, 0.4, 0.8, 1.6 s: five restarts fit in ~3 s, so a child that can
+# never work makes the root give up within seconds and systemd takes over.
 ROOT_SPEC = SupervisorSpec(
-    strategy=Strategy.ONE_FOR_ONE,
+    strategy=Strategy.REST_FOR_ONE,
     intensity=Intensity(max_restarts=5, period=60.0),
     backoff=Backoff(min_delay=0.1, max_delay=10.0, random_factor=0.2, reset_after=60.0),
 )
@@ -55,11 +61,19 @@ class Parts:
     ledger: Ledger
 
 
+def watchdog_tick(heartbeat_interval: float) -> float:
+    """How often the watchdog looks: a tenth of the interval, within [50 ms, 1 s].
+
+    A stale actor is reported at most stale_after + tick after its last heartbeat.
+    """
+    return max(0.05, min(1.0, heartbeat_interval / 10))
+
+
 def root_children(parts: Parts) -> list[ChildSpec]:
     cfg = parts.config
     hb = cfg.watchdog
-    # A poll that is in flight does not delay pings (the poll runs on the gateway loop),
-    # so the poller gets the same thresholds as everyone else.
+    # A poll in flight does not delay pings (the poll runs on the gateway loop), so the
+    # poller gets the same thresholds as everyone else.
     beat = {"heartbeat_interval": hb.heartbeat_interval, "stale_after": hb.stale_after}
 
     def chat_spec(chat_id: int) -> ChildSpec:
@@ -72,11 +86,6 @@ def root_children(parts: Parts) -> list[ChildSpec]:
         )
 
     return [
-        ChildSpec(
-            id="watchdog",
-            start=lambda ctx: Watchdog.start(ctx, tick=min(1.0, hb.heartbeat_interval)),
-            **beat,
-        ),
         ChildSpec(id="brain_pool", start=lambda ctx: BrainPool.start(ctx, cfg.brain), **beat),
         ChildSpec(
             id="chats",
@@ -89,4 +98,9 @@ def root_children(parts: Parts) -> list[ChildSpec]:
         ),
         ChildSpec(id="poller", start=lambda ctx: Poller.start(ctx, parts.gateway, parts.ledger),
                   **beat),
+        ChildSpec(
+            id="watchdog",
+            start=lambda ctx: Watchdog.start(ctx, tick=watchdog_tick(hb.heartbeat_interval)),
+            **beat,
+        ),
     ]

@@ -351,3 +351,31 @@ def test_claude_env_is_minimal_and_offline(tmp_path: Any) -> None:
     assert env["PATH"]
     assert env["TMPDIR"].startswith(str(tmp_path))
     assert not any(k.endswith("_PROXY") and k != "NO_PROXY" for k in env)
+
+
+def test_requests_in_flight_are_counted_with_their_peak(api: FakeAnthropicApi) -> None:
+    api.script = Script(default=EchoPrompt(delay=0.5))
+    done = threading.Barrier(4)
+
+    def ask() -> None:
+        read_sse(post(connect(api), cli_shaped_body("hi")))
+        done.wait(timeout=10)
+
+    workers = [threading.Thread(target=ask) for _ in range(3)]
+    for worker in workers:
+        worker.start()
+    assert api.in_flight <= 3
+    done.wait(timeout=10)
+    for worker in workers:
+        worker.join(timeout=10)
+    assert api.peak_in_flight == 3
+    assert api.in_flight == 0
+
+
+def test_echo_prompt_can_think_before_answering(api: FakeAnthropicApi) -> None:
+    api.script.push(EchoPrompt(delay=0.3))
+    started = time.monotonic()
+    events = read_sse(post(connect(api), cli_shaped_body("slow")))
+    assert time.monotonic() - started >= 0.3
+    deltas = [json.loads(d) for n, d in events if n == "content_block_delta"]
+    assert "".join(d["delta"]["text"] for d in deltas) == "echo: slow"

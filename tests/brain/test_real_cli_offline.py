@@ -84,15 +84,17 @@ class Cli:
     home: Path
     cwd: Path
 
-    def turn(self, prompt: str, *args: str) -> Turn:
-        cmd = [self.binary, "-p", prompt, "--output-format", "stream-json", "--verbose", *args]
+    def turn(self, prompt: str, *args: str, stdin: str | None = None) -> Turn:
+        """One run; with `stdin`, the prompt goes there instead of argv (as wakeful does)."""
+        head = [self.binary, "-p"] if stdin is not None else [self.binary, "-p", prompt]
+        cmd = [*head, "--output-format", "stream-json", "--verbose", *args]
         started = time.monotonic()
         proc = subprocess.run(
             cmd,
             env=claude_env(self.api.base_url, str(self.home)),
             # Sessions are stored per project dir, so --resume needs the same cwd.
             cwd=self.cwd,
-            stdin=subprocess.DEVNULL,
+            input=(stdin or "").encode(),
             capture_output=True,
             timeout=TURN_TIMEOUT_S,
         )
@@ -201,3 +203,28 @@ def test_malformed_stream_falls_back_to_a_non_streaming_request(
 
     assert turn.result.text == "recovered"
     assert [r.stream for r in api.message_requests] == [True, False]
+
+
+def test_the_prompt_can_come_on_stdin_so_it_never_shows_in_ps(
+    cli: Cli, api: FakeAnthropicApi
+) -> None:
+    api.script.push(EchoPrompt())
+    prompt = "--looks-like-a-flag but is a prompt\nwith two lines"
+    turn = cli.turn("", stdin=prompt)
+
+    assert turn.returncode == 0, turn.stderr
+    assert turn.result.text == f"echo: {prompt}"
+
+
+def test_resuming_a_missing_session_fails_before_init_and_names_the_session(
+    cli: Cli, api: FakeAnthropicApi
+) -> None:
+    missing = "6f1c3a52-0000-4000-8000-000000000000"
+    turn = cli.turn("hello?", "--resume", missing)
+
+    assert turn.of(SessionStarted) == [], "no init: nothing was started that could be resumed"
+    result = turn.result
+    assert (result.subtype, result.is_error) == ("error_during_execution", True)
+    assert f"No conversation found with session ID: {missing}" in result.text
+    assert api.message_requests == []
+    assert turn.returncode == 1

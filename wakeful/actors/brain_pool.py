@@ -1,9 +1,12 @@
-"""BrainPool: the one place that decides brain concurrency.
+"""BrainPool: the one place that decides brain concurrency, retries and fallbacks.
 
-A turn runs in a child process (wakeful/brain/process.py); this actor only admits
-turns under the cap, in FIFO order, at most one per chat, and turns what the child
-reports into messages for the chat. Nothing here blocks: child output arrives as
-messages from each turn's reader thread.
+A turn runs as one or more attempts, each in its own child process
+(wakeful/brain/process.py). This actor admits attempts under the cap, in FIFO order
+and at most one turn per chat; tells waiting chats their place in line; decides from
+each attempt's outcome whether to answer, retry later (tenacity's strategies, timed by
+`tell_later`, never by sleeping) or fall back to a fresh session; and records cost and
+duration per chat. Nothing here blocks: child output arrives as messages from each
+attempt's reader thread.
 """
 
 from __future__ import annotations
@@ -15,10 +18,13 @@ from collections import deque
 from dataclasses import dataclass, field
 from typing import Any
 
+from wakeful.brain import command
 from wakeful.brain.child import ChildReport, Spawned, TurnSpec
-from wakeful.brain.events import ApiRetry, BrainEvent, SessionStarted, ToolUse, TurnResult
-from wakeful.brain.outcome import summarize
+from wakeful.brain.events import ApiRetry, BrainEvent
+from wakeful.brain.outcome import Failure, Outcome, summarize
 from wakeful.brain.process import BrainProcess
+from wakeful.brain.retry_policy import RetryPolicy
+from wakeful.brain.timers import TimerLimits
 from wakeful.config import BrainConfig
 from wakeful.messages import (
     BrainOutput,
@@ -29,6 +35,8 @@ from wakeful.messages import (
     TurnProgressed,
     TurnQueued,
     TurnRequested,
+    TurnRetryDue,
+    TurnRetryScheduled,
     TurnStarted,
 )
 from wakeful.supervision.context import ChildContext
@@ -36,8 +44,10 @@ from wakeful.supervision.supervised import SupervisedActor, tell_quietly
 
 log = logging.getLogger(__name__)
 
-# Events worth forwarding to the chat mid-turn (for live status); text comes at the end.
-_PROGRESS = (ApiRetry, ToolUse, SessionStarted)
+RECENT_ATTEMPTS = 200
+# A long queue moves on every admission; telling every waiter every move would cost one
+# Telegram edit per waiter per admission, so a place is re-told at most this often.
+POSITION_EVERY = 10.0
 
 
 def chat_address(chat_id: int) -> str:
@@ -45,45 +55,95 @@ def chat_address(chat_id: int) -> str:
 
 
 @dataclass
-class _Running:
+class _Turn:
+    """A chat's request, across all the attempts it takes."""
+
     request: TurnRequested
+    session_id: str | None  # what the next attempt resumes
+    attempts: int = 0
+    retries: int = 0  # attempts re-run by the retry policy (not the session fallback)
+    first_started_at: float | None = None
+    context_lost: bool = False
+    cancelled: bool = False
+    api_retries: int = 0
+    cost_usd: float = 0.0
+    told_position: int | None = None
+    told_at: float = 0.0
+
+    @property
+    def chat_id(self) -> int:
+        return self.request.chat_id
+
+    @property
+    def turn_id(self) -> str:
+        return self.request.turn_id
+
+
+@dataclass
+class _Attempt:
+    turn: _Turn
     process: BrainProcess
     started_at: float
     events: list[BrainEvent] = field(default_factory=list)
     report: ChildReport | None = None
-    cancelled: bool = False
+    brain_pid: int | None = None
+
+
+@dataclass
+class _ChatTotals:
+    turns: int = 0
+    failed: int = 0
+    cancelled: int = 0
+    cost_usd: float = 0.0
+    api_seconds: float = 0.0  # the CLI's own duration_ms, summed
+    wall_seconds: float = 0.0
 
 
 class BrainPool(SupervisedActor):
     def __init__(self, ctx: ChildContext, config: BrainConfig) -> None:
         super().__init__(ctx)
         self.config = config
-        self._waiting: deque[TurnRequested] = deque()
-        self._running: dict[str, _Running] = {}
+        self._limits = TimerLimits(
+            first_event=config.first_event_timeout, idle=config.idle_timeout,
+            budget=config.turn_budget, result_grace=config.result_grace,
+        )
+        self._policy = RetryPolicy(config.max_attempts, config.retry_budget,
+                                   config.retry_initial_delay, config.retry_max_delay)
+        self._waiting: deque[_Turn] = deque()
+        self._running: dict[str, _Attempt] = {}
+        self._backing_off: dict[str, _Turn] = {}
         self._seq = itertools.count(1)
+        self._totals: dict[int, _ChatTotals] = {}
+        self._recent: deque[dict[str, Any]] = deque(maxlen=RECENT_ATTEMPTS)
         self.peak_running = 0
         self.turns_started = 0
+        self.attempts_started = 0
         self.turns_failed = 0
 
     # --- lifecycle -------------------------------------------------------------------
 
     def stopping(self) -> None:
-        for run in self._running.values():
-            run.process.kill()
+        for attempt in self._running.values():
+            attempt.process.kill()
 
     def snapshot(self) -> dict[str, Any]:
         now = self.ctx.clock.monotonic()
         return {
             "cap": self.config.max_concurrent,
             "running": [
-                {"turn": t, "chat": r.request.chat_id, "pid": r.process.brain_pid,
-                 "seconds": round(now - r.started_at, 1)}
-                for t, r in self._running.items()
+                {"turn": a.turn.turn_id, "attempt_id": key, "chat": a.turn.chat_id,
+                 "attempt": a.turn.attempts, "pid": a.brain_pid,
+                 "seconds": round(now - a.started_at, 1)}
+                for key, a in self._running.items()
             ],
-            "waiting": [w.chat_id for w in self._waiting],
+            "waiting": [t.chat_id for t in self._waiting],
+            "backing_off": [t.chat_id for t in self._backing_off.values()],
             "peak_running": self.peak_running,
             "turns_started": self.turns_started,
+            "attempts_started": self.attempts_started,
             "turns_failed": self.turns_failed,
+            "chats": {chat: vars(totals).copy() for chat, totals in self._totals.items()},
+            "recent": list(self._recent),
         }
 
     # --- messages --------------------------------------------------------------------
@@ -96,8 +156,10 @@ class BrainPool(SupervisedActor):
                 self._on_output(message)
             case BrainProcessEnded():
                 self._on_ended(message)
-            case TurnDeadlinePassed(turn_id=turn_id):
-                self._on_deadline(turn_id)
+            case TurnRetryDue(turn_id=turn_id):
+                self._on_retry_due(turn_id)
+            case TurnDeadlinePassed(turn_id=attempt_id):
+                self._on_deadline(attempt_id)
             case TurnCancelRequested():
                 self._on_cancel(message)
             case _:
@@ -105,122 +167,212 @@ class BrainPool(SupervisedActor):
         return None
 
     def _on_requested(self, request: TurnRequested) -> None:
-        self._waiting.append(request)
+        self._waiting.append(_Turn(request, request.session_id))
         self._admit()
-        for position, waiting in enumerate(self._waiting, start=1):
-            if waiting is request:
-                self._tell_chat(request.chat_id,
-                                TurnQueued(request.chat_id, request.turn_id, position))
+
+    # --- admission -------------------------------------------------------------------
 
     def _admit(self) -> None:
-        busy_chats = {r.request.chat_id for r in self._running.values()}
-        for request in list(self._waiting):
+        busy_chats = {a.turn.chat_id for a in self._running.values()}
+        for turn in list(self._waiting):
             if len(self._running) >= self.config.max_concurrent:
-                return
-            if request.chat_id in busy_chats:
+                break
+            if turn.chat_id in busy_chats:
                 continue  # one turn per chat at a time; it keeps its place in line
-            self._waiting.remove(request)
-            busy_chats.add(request.chat_id)
-            self._start_turn(request)
+            self._waiting.remove(turn)
+            busy_chats.add(turn.chat_id)
+            self._start_attempt(turn)
+        self._tell_positions()
 
-    def _start_turn(self, request: TurnRequested) -> None:
-        internal_id = f"t{next(self._seq)}"
-        pool, turn_id = self.actor_ref, internal_id
+    def _tell_positions(self) -> None:
+        now = self.ctx.clock.monotonic()
+        for position, turn in enumerate(self._waiting, start=1):
+            if turn.told_position == position:
+                continue
+            if turn.told_position is not None and now - turn.told_at < POSITION_EVERY:
+                continue
+            turn.told_position, turn.told_at = position, now
+            self._tell_chat(turn, TurnQueued(turn.chat_id, turn.turn_id, position))
+
+    def _start_attempt(self, turn: _Turn) -> None:
+        attempt_id = f"t{next(self._seq)}"
+        now = self.ctx.clock.monotonic()
         spec = TurnSpec(
-            turn_id=internal_id,
-            argv=self._argv(request.session_id),
-            prompt=request.prompt,
-            env=self._env(),
-            cwd=self.config.workdir,
-            budget=self.config.turn_budget,
+            turn_id=attempt_id,
+            argv=command.argv(self.config, turn.session_id),
+            prompt=turn.request.prompt,
+            env=command.environment(self.config, os.environ),
+            cwd=command.workdir(self.config, turn.chat_id),
+            limits=self._limits,
             kill_grace=self.config.kill_grace,
         )
+        pool = self.actor_ref
         process = BrainProcess(
             spec,
-            on_item=lambda item: tell_quietly(pool, BrainOutput(turn_id, item)),
-            on_exit=lambda code: tell_quietly(pool, BrainProcessEnded(turn_id, code)),
+            on_item=lambda item: tell_quietly(pool, BrainOutput(attempt_id, item)),
+            on_exit=lambda code: tell_quietly(pool, BrainProcessEnded(attempt_id, code)),
         )
-        self._running[internal_id] = _Running(request, process, self.ctx.clock.monotonic())
-        self.turns_started += 1
+        self._running[attempt_id] = _Attempt(turn, process, now)
+        turn.attempts += 1
+        turn.told_position = None
+        if turn.first_started_at is None:
+            turn.first_started_at = now
+            self.turns_started += 1
+        self.attempts_started += 1
         self.peak_running = max(self.peak_running, len(self._running))
         try:
             process.start()
-        except OSError as exc:
+        except Exception as exc:  # a turn that cannot start fails alone, not the pool
             log.error("cannot start a brain process: %s", exc)
-            self._finish(internal_id, None, None, f"cannot start a brain process: {exc}")
+            self._running.pop(attempt_id)
+            self._finish(turn, Outcome(False, "", Failure.SPAWN_FAILED,
+                                       f"cannot start a brain process: {exc}"), now)
             return
         # Backstop in case the child itself wedges: it enforces the budget, we enforce it on it.
         self.tell_later(self.config.turn_budget + 2 * self.config.kill_grace + 5.0,
-                        TurnDeadlinePassed(internal_id))
-        self._tell_chat(request.chat_id, TurnStarted(request.chat_id, request.turn_id))
+                        TurnDeadlinePassed(attempt_id))
+        self._tell_chat(turn, TurnStarted(turn.chat_id, turn.turn_id, turn.attempts))
 
-    def _argv(self, session_id: str | None) -> tuple[str, ...]:
-        argv = tuple(self.config.command)
-        if session_id:
-            argv += (self.config.resume_flag, session_id)
-        return argv
-
-    def _env(self) -> dict[str, str]:
-        env = {k: os.environ[k] for k in self.config.env_passthrough if k in os.environ}
-        env.update(self.config.env)
-        return env
+    # --- what a running attempt reports ----------------------------------------------
 
     def _on_output(self, output: BrainOutput) -> None:
-        run = self._running.get(output.turn_id)
-        if run is None:
+        attempt = self._running.get(output.turn_id)
+        if attempt is None:
             return
         item = output.item
         if isinstance(item, ChildReport):
-            run.report = item
+            attempt.report = item
         elif isinstance(item, Spawned):
-            log.debug("turn %s: brain pid %d", output.turn_id, item.pid)
+            attempt.brain_pid = item.pid
         else:
-            run.events.append(item)
-            if isinstance(item, _PROGRESS) and not isinstance(item, TurnResult):
-                self._tell_chat(run.request.chat_id,
-                                TurnProgressed(run.request.chat_id, run.request.turn_id, item))
+            attempt.events.append(item)
+            if isinstance(item, ApiRetry):
+                attempt.turn.api_retries += 1
+                self._tell_chat(attempt.turn,
+                                TurnProgressed(attempt.turn.chat_id, attempt.turn.turn_id, item))
 
     def _on_ended(self, ended: BrainProcessEnded) -> None:
-        run = self._running.get(ended.turn_id)
-        if run is None:
+        attempt = self._running.pop(ended.turn_id, None)
+        if attempt is None:
             return
-        self._finish(ended.turn_id, run.report, ended.exitcode, None)
-
-    def _on_deadline(self, turn_id: str) -> None:
-        run = self._running.get(turn_id)
-        if run is not None:
-            log.error("turn %s: worker did not end after its budget; killing it", turn_id)
-            run.process.kill()
-
-    def _on_cancel(self, cancel: TurnCancelRequested) -> None:
-        for run in self._running.values():
-            if run.request.turn_id == cancel.turn_id:
-                run.cancelled = True
-                run.process.cancel()
-                return
-        for waiting in list(self._waiting):
-            if waiting.turn_id == cancel.turn_id:
-                self._waiting.remove(waiting)
-                self._tell_chat(waiting.chat_id, TurnFinished(
-                    waiting.chat_id, waiting.turn_id, ok=False, text="", error="cancelled"))
-
-    def _finish(self, turn_id: str, report: ChildReport | None, exitcode: int | None,
-                error: str | None) -> None:
-        run = self._running.pop(turn_id)
-        outcome = summarize(run.events, report, exitcode, self.config.turn_budget)
-        if error is not None:
-            outcome = type(outcome)(False, "", error, outcome.session_id, outcome.cost_usd)
-        if not outcome.ok:
-            self.turns_failed += 1
-            log.warning("turn %s for chat %s failed: %s", turn_id, run.request.chat_id,
-                        outcome.error)
-        request = run.request
-        self._tell_chat(request.chat_id, TurnFinished(
-            request.chat_id, request.turn_id, ok=outcome.ok, text=outcome.text,
-            session_id=outcome.session_id, error=outcome.error, cost_usd=outcome.cost_usd,
-            duration_s=round(self.ctx.clock.monotonic() - run.started_at, 3),
-        ))
+        now = self.ctx.clock.monotonic()
+        outcome = summarize(attempt.events, attempt.report, ended.exitcode, self._limits)
+        self._record(ended.turn_id, attempt, outcome, now)
+        self._decide(attempt.turn, outcome, now)
         self._admit()
 
-    def _tell_chat(self, chat_id: int, message: Any) -> None:
-        self.ctx.directory.tell(chat_address(chat_id), message)
+    def _decide(self, turn: _Turn, outcome: Outcome, now: float) -> None:
+        """Answer, retry later, or try once more without the session."""
+        if turn.cancelled and not outcome.ok:
+            self._finish(turn, outcome, now)
+            return
+        if (outcome.failure is Failure.SESSION_MISSING and turn.session_id is not None
+                and not turn.context_lost):
+            log.warning("chat %s: session %s is gone; starting a fresh one", turn.chat_id,
+                        turn.session_id)
+            turn.session_id = None
+            turn.context_lost = True
+            self._waiting.appendleft(turn)
+            return
+        assert turn.first_started_at is not None
+        delay = self._policy.delay(outcome, turn.retries + 1, now - turn.first_started_at)
+        if delay is None:
+            self._finish(turn, outcome, now)
+            return
+        turn.retries += 1
+        log.info("chat %s: attempt %d failed (%s); retrying in %.1fs", turn.chat_id,
+                 turn.attempts, outcome.reason, delay)
+        self._backing_off[turn.turn_id] = turn
+        self.tell_later(delay, TurnRetryDue(turn.turn_id))
+        self._tell_chat(turn, TurnRetryScheduled(
+            turn.chat_id, turn.turn_id, turn.retries + 1, self._policy.max_attempts, delay,
+            outcome.reason))
+
+    def _on_retry_due(self, turn_id: str) -> None:
+        turn = self._backing_off.pop(turn_id, None)
+        if turn is None:
+            return  # cancelled meanwhile
+        # It already waited its turn once; the backoff should not cost it its place.
+        self._waiting.appendleft(turn)
+        self._admit()
+
+    def _on_deadline(self, attempt_id: str) -> None:
+        attempt = self._running.get(attempt_id)
+        if attempt is not None:
+            log.error("attempt %s: worker did not end after its budget; killing it", attempt_id)
+            attempt.process.kill()
+
+    def _on_cancel(self, cancel: TurnCancelRequested) -> None:
+        for attempt_id, attempt in self._running.items():
+            if attempt.turn.turn_id == cancel.turn_id:
+                attempt.turn.cancelled = True
+                attempt.process.cancel()
+                # If the child cannot act on it, the deadline kills it from here.
+                self.tell_later(2 * self.config.kill_grace + 2.0, TurnDeadlinePassed(attempt_id))
+                return
+        now = self.ctx.clock.monotonic()
+        turn = self._backing_off.pop(cancel.turn_id, None)
+        if turn is None:
+            turn = next((t for t in self._waiting if t.turn_id == cancel.turn_id), None)
+            if turn is None:
+                return
+            self._waiting.remove(turn)
+        turn.cancelled = True
+        self._finish(turn, Outcome(False, "", Failure.CANCELLED, "cancelled"), now)
+        self._tell_positions()
+
+    # --- the end of a turn -----------------------------------------------------------
+
+    def _finish(self, turn: _Turn, outcome: Outcome, now: float) -> None:
+        cancelled = turn.cancelled and not outcome.ok
+        totals = self._totals.setdefault(turn.chat_id, _ChatTotals())
+        totals.turns += 1
+        wall = now - turn.first_started_at if turn.first_started_at is not None else 0.0
+        totals.wall_seconds += wall
+        if cancelled:
+            totals.cancelled += 1
+            log.info("turn %s cancelled by the user", turn.turn_id)
+        elif not outcome.ok:
+            totals.failed += 1
+            self.turns_failed += 1
+            log.warning("turn %s failed after %d attempt(s): %s", turn.turn_id, turn.attempts,
+                        outcome.error)
+        # After the fallback the old session is gone whatever happened; after a kill
+        # that followed the result, the new one may be poisoned.
+        session_reset = outcome.session_unsafe or (turn.context_lost and not outcome.session_id)
+        self._tell_chat(turn, TurnFinished(
+            turn.chat_id, turn.turn_id, ok=outcome.ok, text=outcome.text,
+            session_id=None if session_reset else outcome.session_id,
+            error=outcome.error, cost_usd=turn.cost_usd or outcome.cost_usd,
+            duration_s=round(wall, 3), cancelled=cancelled, session_reset=session_reset,
+            context_lost=turn.context_lost, attempts=turn.attempts,
+            api_retries=turn.api_retries,
+        ))
+
+    def _record(self, attempt_id: str, attempt: _Attempt, outcome: Outcome, now: float) -> None:
+        turn = attempt.turn
+        totals = self._totals.setdefault(turn.chat_id, _ChatTotals())
+        if outcome.cost_usd:
+            turn.cost_usd += outcome.cost_usd
+            totals.cost_usd += outcome.cost_usd
+        if outcome.duration_ms:
+            totals.api_seconds += outcome.duration_ms / 1000
+        report = attempt.report
+        if outcome.garbage_lines:
+            log.warning("attempt %s: %d unreadable stdout lines, last: %r", attempt_id,
+                        outcome.garbage_lines, report.last_garbage if report else None)
+        if report is not None and report.strays_killed:
+            log.warning("attempt %s: killed %d processes that had left the brain's group",
+                        attempt_id, report.strays_killed)
+        self._recent.append({
+            "attempt_id": attempt_id, "turn": turn.turn_id, "chat": turn.chat_id,
+            "attempt": turn.attempts, "pgid": attempt.brain_pid,
+            "reason": report.reason if report else "worker_died",
+            "exit_code": report.exit_code if report else None,
+            "failure": outcome.failure.value if outcome.failure else None,
+            "seconds": round(now - attempt.started_at, 3),
+            "garbage_lines": outcome.garbage_lines,
+        })
+
+    def _tell_chat(self, turn: _Turn, message: Any) -> None:
+        self.ctx.directory.tell(chat_address(turn.chat_id), message)

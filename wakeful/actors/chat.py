@@ -15,6 +15,9 @@ from collections import deque
 from dataclasses import dataclass
 from typing import Any
 
+from wakeful.actors import commands, status
+from wakeful.actors.commands import Command
+from wakeful.actors.status import Edit, Send, StatusBoard
 from wakeful.bots.errors import FailureKind, TelegramFailure, classify
 from wakeful.bots.gateway import TelegramGateway
 from wakeful.brain.events import ApiRetry
@@ -24,10 +27,14 @@ from wakeful.messages import (
     IncomingMessage,
     MessageArrived,
     ResendDue,
+    StatusDue,
+    StatusShown,
+    TurnCancelRequested,
     TurnFinished,
     TurnProgressed,
     TurnQueued,
     TurnRequested,
+    TurnRetryScheduled,
     TurnStarted,
     TypingDue,
 )
@@ -42,6 +49,12 @@ ACK_EMOJI = "👀"
 TYPING_EVERY = 4.0  # Telegram shows "typing" for ~5 s per call
 TELEGRAM_LIMIT = 4096
 MAX_DELIVERY_ATTEMPTS = 8
+SORRY = "⚠️ Sorry, I could not answer that: "
+CANCELLED_REPLY = "⏹ Cancelled: I stopped working on this message."
+CONTEXT_LOST = ("ℹ️ I could not find our earlier conversation, so this answer starts "
+                "a new one.")
+SESSION_RESET = ("ℹ️ Claude did not shut down cleanly after answering, so your next "
+                 "message starts a new conversation.")
 
 
 @dataclass
@@ -75,6 +88,8 @@ class ChatActor(SupervisedActor):
         self._sending = False
         self._out_seq = itertools.count(1)
         self._wait = backoff(initial=0.5, maximum=20.0)
+        self._status_board = StatusBoard()
+        self._status_due_at: float | None = None
         self.status: str = "idle"
 
     # --- lifecycle -------------------------------------------------------------------
@@ -106,14 +121,27 @@ class ChatActor(SupervisedActor):
                 self._next_turn()
             case TurnQueued(turn_id=turn_id, position=position) if self._is_current(turn_id):
                 self.status = f"queued #{position}"
-            case TurnStarted(turn_id=turn_id) if self._is_current(turn_id):
+                self._show(turn_id, status.queued(position))
+            case TurnStarted(turn_id=turn_id, attempt=attempt) if self._is_current(turn_id):
                 self.status = "thinking"
+                # A wait that ended before its message appeared needs no message now.
+                visible = self._status_board.visible(turn_id)
+                self._show(turn_id, status.working(attempt) if visible else None)
             case TurnProgressed(turn_id=turn_id, event=event) if self._is_current(turn_id):
-                self._on_progress(event)
+                self._on_progress(turn_id, event)
+            case TurnRetryScheduled(turn_id=turn_id) if self._is_current(turn_id):
+                self.status = f"retrying ({message.reason})"
+                self._show(turn_id, status.retry_scheduled(message))
             case TurnFinished(turn_id=turn_id) if self._is_current(turn_id):
                 self._on_finished(message)
-            case TurnQueued() | TurnStarted() | TurnProgressed() | TurnFinished():
+            case TurnQueued() | TurnStarted() | TurnProgressed() | TurnFinished() | \
+                    TurnRetryScheduled():
                 pass  # about a turn a previous instance started; the ledger re-queued it
+            case StatusDue():
+                self._status_due_at = None
+                self._pump_status()
+            case StatusShown():
+                self._on_status_shown(message)
             case TypingDue(turn_id=turn_id):
                 if self._is_current(turn_id):
                     self._typing()
@@ -135,15 +163,35 @@ class ChatActor(SupervisedActor):
         if message.update_id in self._known:
             return
         self._known.add(message.update_id)
-        if self._ledger.mark_acked(self.chat_id, message.update_id):
+        if not self.fenced and self._ledger.mark_acked(self.chat_id, message.update_id):
             self._react(message.message_id)
             self._typing()
         if message.text is None or not message.text.strip():
             self._reply("I can only read text messages for now.", message)
             return
+        if commands.parse(message.text) is Command.CANCEL:
+            self._cancel(message)  # now, not in turn: it is about the turn already running
+            return
         self._queue.append(message)
 
+    def _cancel(self, message: IncomingMessage) -> None:
+        if self.fenced:
+            return  # replaced mid-handler: the successor reads this /cancel from the ledger
+        if self._in_flight is None:
+            self._reply(commands.NOTHING_TO_CANCEL, message)
+            return
+        # The cancelled turn's own reply says so; the /cancel itself needs no answer.
+        self._ledger.answered(self.chat_id, message.update_id)
+        self.ctx.directory.tell(self._pool, TurnCancelRequested(self.chat_id,
+                                                                self._in_flight[0]))
+
     def _next_turn(self) -> None:
+        # /new applies in message order: what came before it still belongs to the old session.
+        while self._in_flight is None and self._queue \
+                and commands.parse(self._queue[0].text) is Command.NEW:
+            new = self._queue.popleft()
+            self._ledger.set_session(self.chat_id, None)
+            self._reply(commands.NEW_SESSION, new)
         if self._in_flight is not None or not self._queue:
             if self._in_flight is None:
                 self.status = "idle"
@@ -152,7 +200,10 @@ class ChatActor(SupervisedActor):
         turn_id = f"{self.chat_id}/{self.ctx.generation}/{next(self._turns)}"
         self._in_flight = (turn_id, message)
         self.status = "requested"
+        self._status_board.open(turn_id, self.ctx.clock.monotonic())
         assert message.text is not None
+        if self.fenced:
+            return  # replaced mid-handler: the successor requests this turn itself
         self.ctx.directory.tell(self._pool, TurnRequested(
             self.chat_id, turn_id, message.text, self._ledger.session(self.chat_id)))
         self.tell_later(TYPING_EVERY, TypingDue(turn_id))
@@ -162,24 +213,92 @@ class ChatActor(SupervisedActor):
 
     # --- turn results ----------------------------------------------------------------
 
-    def _on_progress(self, event: Any) -> None:
+    def _on_progress(self, turn_id: str, event: Any) -> None:
         if isinstance(event, ApiRetry):
-            total = f"/{event.max_retries}" if event.max_retries else ""
-            self.status = f"Claude API {event.error or 'error'}, retry {event.attempt}{total}"
+            text = status.api_retrying(event)
+            self.status = text
+            self._show(turn_id, text)
 
     def _on_finished(self, finished: TurnFinished) -> None:
         assert self._in_flight is not None
         _, message = self._in_flight
         self._in_flight = None
-        if finished.session_id:
+        self._status_board.close(finished.turn_id, status.final(finished))
+        self._pump_status()
+        # Keep the session the CLI reported, not the one we passed: a resume may hand back
+        # a new id. None means the run started no session, so the old one still holds.
+        if finished.session_reset:
+            self._ledger.set_session(self.chat_id, None)
+        elif finished.session_id:
             self._ledger.set_session(self.chat_id, finished.session_id)
-        if finished.ok:
+        if finished.context_lost:
+            self._notice(CONTEXT_LOST)
+        if finished.cancelled:
+            self._reply(CANCELLED_REPLY, message)
+        elif finished.ok:
             self._reply(finished.text, message)
         else:
-            self._reply(f"⚠️ Sorry, I could not answer that: {finished.error}", message)
+            self._reply(SORRY + (finished.error or "unknown error"), message)
+        if finished.ok and finished.session_reset:
+            self._notice(SESSION_RESET)
         self._next_turn()
 
+    # --- the status message: one per turn, edited in place, never faster than allowed ---
+
+    def _show(self, turn_id: str, text: str | None) -> None:
+        self._status_board.want(turn_id, text)
+        self._pump_status()
+
+    def _pump_status(self) -> None:
+        now = self.ctx.clock.monotonic()
+        call = self._status_board.next_call(now)
+        if isinstance(call, float):
+            if self._status_due_at is None or call < self._status_due_at:
+                self._status_due_at = call
+                self.tell_later(call - now, StatusDue())
+        elif call is not None:
+            self._status_call(call)
+
+    def _status_call(self, call: Send | Edit) -> None:
+        if self.fenced:
+            return
+        me, turn_id, text = self.actor_ref, call.turn_id, call.text
+        known_id = call.message_id if isinstance(call, Edit) else None
+
+        def done(future: Any) -> None:
+            """Executed on the gateway's event-loop thread."""
+            exc = future.exception()
+            if exc is None:
+                message_id = future.result() if isinstance(call, Send) else known_id
+                tell_quietly(me, StatusShown(turn_id, text, message_id))
+                return
+            failure = classify(exc)
+            tell_quietly(me, StatusShown(turn_id, text, known_id, failure.description,
+                                         failure.retry_after))
+
+        if isinstance(call, Send):
+            # Not a reply: the answer is the reply, this only tells the user why it's late.
+            future = self._gateway.send_message(self.chat_id, text)
+        else:
+            future = self._gateway.edit_message(self.chat_id, call.message_id, text)
+        future.add_done_callback(done)
+
+    def _on_status_shown(self, shown: StatusShown) -> None:
+        # Telegram's "not modified" means it already shows this text: that's success.
+        ok = shown.error is None or "not modified" in shown.error
+        if not ok:
+            log.info("chat %s: status message failed: %s", self.chat_id, shown.error)
+        self._status_board.shown(shown.turn_id, shown.text, shown.message_id, ok,
+                                 self.ctx.clock.monotonic(), shown.retry_after)
+        self._pump_status()
+
     # --- outbox: one Telegram send in flight per chat, so replies keep their order ---
+
+    def _notice(self, text: str) -> None:
+        """A message that answers nothing, in order with the replies around it."""
+        self._outbox.append(_Outgoing(next(self._out_seq), text, None, None))
+        if not self._sending:
+            self._send_head()
 
     def _reply(self, text: str, message: IncomingMessage) -> None:
         chunks = [text[i:i + TELEGRAM_LIMIT] for i in range(0, len(text), TELEGRAM_LIMIT)]
@@ -192,6 +311,8 @@ class ChatActor(SupervisedActor):
             self._send_head()
 
     def _send_head(self) -> None:
+        if self.fenced:
+            return  # replaced mid-handler: the successor answers from the ledger
         if not self._outbox:
             self._sending = False
             return
@@ -257,9 +378,13 @@ class ChatActor(SupervisedActor):
     # --- acknowledgements (fire and forget: they are hints, not content) -------------
 
     def _react(self, message_id: int) -> None:
+        if self.fenced:
+            return
         self._gateway.react(self.chat_id, message_id, ACK_EMOJI).add_done_callback(_log_failure)
 
     def _typing(self) -> None:
+        if self.fenced:
+            return
         self._gateway.send_typing(self.chat_id).add_done_callback(_log_failure)
 
 

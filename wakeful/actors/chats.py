@@ -1,15 +1,20 @@
 """Chats: the dynamic supervisor of ChatActors, and the router that finds (or makes) one.
 
-A chat's actor is created on its first message and addressed as "chat:<id>". Users
+A chat's actor is created on its first message and addressed as "chat:<id>". A
+restarted chats supervisor starts an actor at once for every chat the ledger says is
+still owed an answer, so nobody waits for their own next message to be served. Users
 not on the allowlist never get an actor, a brain turn or a queue slot: they get one
 short refusal (at most one per chat per REFUSAL_EVERY seconds) and nothing else.
 """
 
 from __future__ import annotations
 
+import contextlib
 import logging
 from collections.abc import Callable
 from typing import Any
+
+import pykka
 
 from wakeful.actors.brain_pool import chat_address
 from wakeful.bots.gateway import TelegramGateway
@@ -42,6 +47,11 @@ class ChatsSupervisor(Supervisor):
         self._refused_at: dict[int, float] = {}
         self.refused = 0
 
+    def started(self) -> None:
+        super().started()
+        for chat_id in self._ledger.owed_chats():
+            self.add_child(self._chat_spec(chat_id))
+
     def handle(self, message: Any) -> Any:
         match message:
             case MessageArrived(message=incoming):
@@ -49,9 +59,11 @@ class ChatsSupervisor(Supervisor):
                     self._refuse(incoming.chat_id, incoming.user_id, incoming.update_id)
                     return None
                 ref = self.add_child(self._chat_spec(incoming.chat_id))
+                # No ref (restart pending) or a dead one (its failure report is still in
+                # our mailbox): either way the replacement reads the message from the ledger.
                 if ref is not None:
-                    ref.tell(message)
-                # else: restarting; the replacement reads the message from the ledger.
+                    with contextlib.suppress(pykka.ActorDeadError):
+                        ref.tell(message)
                 return None
             case _:
                 return super().handle(message)

@@ -10,7 +10,9 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from wakeful.bots.errors import FailureKind, classify
+from telegram.error import EndPointNotFound
+
+from wakeful.bots.errors import FailureKind, TelegramFailure, classify
 from wakeful.bots.gateway import TelegramGateway
 from wakeful.bots.updates import MalformedUpdate, parse_update, update_id_of
 from wakeful.messages import MessageArrived, PollDue, PollFailed, UpdatesFetched
@@ -84,6 +86,10 @@ class Poller(SupervisedActor):
                 tell_quietly(me, UpdatesFetched(poll_id, tuple(f.result() or ())))
                 return
             failure = classify(exc)
+            if isinstance(exc, EndPointNotFound):
+                # getUpdates always exists: for raw API calls PTB reports Telegram's 401
+                # (a revoked token) this way. Retrying would only hide it.
+                failure = TelegramFailure(FailureKind.UNAUTHORIZED, "the bot token was rejected")
             tell_quietly(me, PollFailed(poll_id, f"{failure.kind.value}: {failure.description}",
                                failure.retry_after if failure.kind is FailureKind.RETRY_LATER
                                else None))
@@ -99,6 +105,8 @@ class Poller(SupervisedActor):
         now = self.ctx.clock.monotonic()
         next_offset = self._ledger.offset
         for raw in raw_updates:
+            if self.fenced:
+                return  # replaced while wedged mid-batch: the successor re-fetches the rest
             update_id = update_id_of(raw)
             if update_id is not None:
                 next_offset = max(next_offset or 0, update_id + 1)
@@ -111,9 +119,13 @@ class Poller(SupervisedActor):
             if message is None:
                 continue
             self.updates += 1
-            if self._ledger.record(message):
+            # Stored but still unanswered means a predecessor may have died between
+            # storing and forwarding it; chats drop what they already have.
+            if self._ledger.record(message) or self._ledger.is_pending(
+                message.chat_id, message.update_id
+            ):
                 self.ctx.directory.tell(self._chats, MessageArrived(message))
-        if next_offset is not None:
+        if next_offset is not None and not self.fenced:
             self._ledger.confirm_offset(next_offset)
         self.beat()
         self.actor_ref.tell(PollDue())

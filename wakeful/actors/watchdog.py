@@ -3,6 +3,10 @@
 A ping waits in the mailbox behind whatever the actor is doing, so the heartbeat it
 earns measures mailbox latency: a live thread stuck in a handler looks exactly as
 dead as it is. Staleness is reported to the actor's supervisor, which replaces it.
+
+What to watch is read from the directory on every tick, never remembered from
+start-up messages, so a restarted watchdog loses track of nobody: it meets every
+actor again on its first tick and gives each a fresh `stale_after` from then.
 """
 
 from __future__ import annotations
@@ -10,6 +14,7 @@ from __future__ import annotations
 import contextlib
 import itertools
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any
 
 import pykka
@@ -24,6 +29,7 @@ class _Watched:
     generation: int
     last_beat: float
     last_ping: float
+    critical: bool
     reported: bool = False
 
 
@@ -34,6 +40,7 @@ class Watchdog(SupervisedActor):
         self._seq = itertools.count(1)
         self._watched: dict[str, _Watched] = {}
         self.beats_received = 0
+        self.stale_reported = 0
 
     def started(self) -> None:
         self._schedule()
@@ -50,11 +57,22 @@ class Watchdog(SupervisedActor):
         return None
 
     def snapshot(self) -> dict[str, Any]:
-        now = self.ctx.clock.monotonic()
+        clock = self.ctx.clock
+        now, wall = clock.monotonic(), clock.wall()
+        stale = sorted(name for name, w in self._watched.items() if w.reported)
         return {
             "beats_received": self.beats_received,
+            "stale_reported": self.stale_reported,
+            "stale": stale,
+            # Live (for a health check): no critical actor is known to be wedged.
+            "live": not any(self._watched[name].critical for name in stale),
             "watched": {
-                name: {"generation": w.generation, "last_beat_age": round(now - w.last_beat, 3)}
+                name: {
+                    "generation": w.generation,
+                    "last_beat_age": round(now - w.last_beat, 3),
+                    # Wall time only for the human reading the dump; decisions use monotonic.
+                    "last_beat_at": _iso(wall - (now - w.last_beat)),
+                }
                 for name, w in sorted(self._watched.items())
             },
         }
@@ -78,11 +96,13 @@ class Watchdog(SupervisedActor):
         for name, entry in entries.items():
             watched = self._watched.get(name)
             if watched is None:
-                # New (or newly restarted) actor: its clock starts now.
-                watched = self._watched[name] = _Watched(entry.generation, now, now - 1e9)
+                # New (or newly restarted) actor: its silence is counted from now.
+                watched = self._watched[name] = _Watched(
+                    entry.generation, now, now - entry.heartbeat_interval, entry.critical)
             silent_for = now - watched.last_beat
             if silent_for > entry.stale_after and not watched.reported and entry.supervisor:
                 watched.reported = True
+                self.stale_reported += 1
                 self.ctx.directory.tell(
                     entry.supervisor, ChildStale(name, entry.generation, silent_for)
                 )
@@ -90,3 +110,7 @@ class Watchdog(SupervisedActor):
                 watched.last_ping = now
                 with contextlib.suppress(pykka.ActorDeadError):
                     entry.ref.tell(PingSent(next(self._seq)))
+
+
+def _iso(unix: float) -> str:
+    return datetime.fromtimestamp(unix, UTC).isoformat(timespec="milliseconds")

@@ -1,10 +1,12 @@
-"""The code that runs inside a brain turn's child process.
+"""The brain runner: the code that runs inside a turn's child process.
 
 Everything here executes in the forked child (started from the fork server, so it
 inherits no threads and no sockets of the service). It launches the brain command in
-a new process group, feeds it the prompt through an already-unlinked 0600 file (never
-argv, which `ps` shows), turns its stdout into typed events for the parent, enforces
-the turn's timers and kills the whole group on the way out, so nothing outlives it.
+a new process group with the environment it is given and nothing else, feeds it the
+prompt through an already-unlinked 0600 file on stdin (never argv, which `ps` shows;
+stdin is at EOF after the prompt, so the CLI never waits on it), turns its stdout into
+typed events for the parent, enforces the turn's timers and, on the way out, kills
+the whole group and reaps every descendant, so nothing outlives the turn.
 Single-threaded on purpose: one selector loop over the brain's stdout, stderr and the
 parent's pipe.
 """
@@ -12,6 +14,7 @@ parent's pipe.
 from __future__ import annotations
 
 import contextlib
+import ctypes
 import os
 import selectors
 import signal
@@ -23,9 +26,12 @@ from dataclasses import dataclass, field
 from multiprocessing.connection import Connection
 
 from wakeful.brain.events import TurnResult
-from wakeful.brain.stream_json import StreamJsonParser
+from wakeful.brain.stream_json import MAX_LINE_BYTES, StreamJsonParser
+from wakeful.brain.timers import TimerLimits, TurnTimers
 
 CANCEL = "cancel"
+_PR_SET_CHILD_SUBREAPER = 36
+_STDERR_TAIL_LINES = 40
 
 
 @dataclass(frozen=True)
@@ -35,9 +41,8 @@ class TurnSpec:
     prompt: str
     env: dict[str, str] = field(default_factory=dict)
     cwd: str | None = None
-    budget: float = 900.0  # wall-clock seconds for the whole turn
-    result_grace: float = 5.0  # how long the process may linger after its result
-    kill_grace: float = 3.0  # SIGTERM -> SIGKILL
+    limits: TimerLimits = field(default_factory=TimerLimits)
+    kill_grace: float = 2.0  # SIGTERM -> SIGKILL
 
 
 @dataclass(frozen=True)
@@ -52,17 +57,22 @@ class ChildReport:
     """Last item on the pipe: how the brain process ended."""
 
     exit_code: int | None
-    reason: str  # "exited", "budget", "cancelled", "lingered", "parent_gone", "spawn_failed"
+    # "exited", "cancelled", "parent_gone", "spawn_failed", or an Expiry value
+    reason: str
     garbage_lines: int
     stderr_tail: str
     saw_result: bool
+    progressed: bool = False  # the model showed signs of work (beyond the CLI's init)
+    last_garbage: str | None = None
+    strays_killed: int = 0  # descendants that had left the group and were killed anyway
 
 
 def run_turn(spec: TurnSpec, conn: Connection) -> None:
-    """Entry point of the child process."""
+    """Entry point of the child process (runs in the turn's child, not in the service)."""
     # The parent signals this process (not the brain's group) to abort; make that
     # path go through the same group kill as every other ending.
     signal.signal(signal.SIGTERM, _interrupt)
+    _become_subreaper()
     try:
         _run(spec, conn)
     except KeyboardInterrupt:
@@ -75,6 +85,13 @@ def _interrupt(signum: int, frame: object) -> None:
     raise KeyboardInterrupt
 
 
+def _become_subreaper() -> None:
+    """Orphans of the brain (tools it started) get re-parented here, so we can reap them."""
+    with contextlib.suppress(OSError, AttributeError):
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(_PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0)
+
+
 def _run(spec: TurnSpec, conn: Connection) -> None:
     try:
         proc = _spawn(spec)
@@ -84,22 +101,26 @@ def _run(spec: TurnSpec, conn: Connection) -> None:
         return
     conn.send(Spawned(proc.pid))
     parser = StreamJsonParser()
-    stderr_tail: deque[str] = deque(maxlen=40)
+    stderr_tail: deque[str] = deque(maxlen=_STDERR_TAIL_LINES)
+    timers = TurnTimers(spec.limits, time.monotonic())
     reason = "exited"
-    saw_result = False
-    deadline = time.monotonic() + spec.budget
     try:
-        reason, saw_result = _pump(spec, proc, conn, parser, stderr_tail, deadline)
+        reason = _pump(proc, conn, parser, stderr_tail, timers)
     except KeyboardInterrupt:
         reason = "cancelled"
     finally:
         exit_code = _end_group(proc, spec.kill_grace)
+        strays = _reap_descendants(proc.pid, spec.kill_grace)
         with contextlib.suppress(OSError, BrokenPipeError):
-            conn.send(ChildReport(exit_code, reason, parser.garbage_lines,
-                                  "\n".join(stderr_tail)[-2000:], saw_result))
+            conn.send(ChildReport(
+                exit_code, reason, parser.garbage_lines, "\n".join(stderr_tail)[-2000:],
+                timers.result_at is not None, timers.progressed, parser.last_garbage, strays,
+            ))
 
 
 def _spawn(spec: TurnSpec) -> subprocess.Popen[bytes]:
+    if spec.cwd is not None:
+        os.makedirs(spec.cwd, mode=0o700, exist_ok=True)
     fd, path = tempfile.mkstemp(prefix="wakeful-prompt-")  # mode 0600
     try:
         os.unlink(path)
@@ -120,32 +141,32 @@ def _spawn(spec: TurnSpec) -> subprocess.Popen[bytes]:
 
 
 def _pump(
-    spec: TurnSpec,
     proc: subprocess.Popen[bytes],
     conn: Connection,
     parser: StreamJsonParser,
     stderr_tail: deque[str],
-    deadline: float,
-) -> tuple[str, bool]:
+    timers: TurnTimers,
+) -> str:
+    """Forward events until the brain closes its output, a timer expires or we are told to stop."""
     assert proc.stdout is not None and proc.stderr is not None
     sel = selectors.DefaultSelector()
     sel.register(proc.stdout, selectors.EVENT_READ, "out")
     sel.register(proc.stderr, selectors.EVENT_READ, "err")
     sel.register(conn, selectors.EVENT_READ, "parent")
     buffers = {"out": b"", "err": b""}
-    saw_result = False
     open_streams = 2
     while open_streams:
+        deadline, expiry = timers.expiry()
         timeout = deadline - time.monotonic()
         if timeout <= 0:
-            return ("lingered" if saw_result else "budget"), saw_result
+            return expiry.value
         for key, _ in sel.select(timeout):
             if key.data == "parent":
                 try:
                     if conn.recv() == CANCEL:
-                        return "cancelled", saw_result
+                        return "cancelled"
                 except (EOFError, OSError):
-                    return "parent_gone", saw_result
+                    return "parent_gone"
                 continue
             chunk = os.read(key.fd, 65536)
             if not chunk:
@@ -154,22 +175,34 @@ def _pump(
                 lines = [buffers[key.data]] if buffers[key.data] else []
             else:
                 *lines, buffers[key.data] = (buffers[key.data] + chunk).split(b"\n")
+                if len(buffers[key.data]) > MAX_LINE_BYTES:
+                    # A line without end must not grow without end: hand it over as it is.
+                    lines.append(buffers[key.data])
+                    buffers[key.data] = b""
+            if key.data == "err":
+                stderr_tail.extend(line[:500].decode(errors="replace") for line in lines)
+                continue
             for line in lines:
-                if key.data == "err":
-                    stderr_tail.append(line.decode(errors="replace"))
-                    continue
-                for event in parser.feed(line):
-                    conn.send(event)
-                    if isinstance(event, TurnResult) and not saw_result:
-                        saw_result = True
-                        # The answer is in; the process now only gets a short grace to exit.
-                        deadline = min(deadline, time.monotonic() + spec.result_grace)
-    # Both streams closed: wait for the exit itself within what is left of the deadline.
+                _forward(line, conn, parser, timers)
+    # Both streams closed: wait for the exit itself, within whichever timer is running.
+    deadline, expiry = timers.expiry()
     try:
         proc.wait(timeout=max(0.0, deadline - time.monotonic()))
     except subprocess.TimeoutExpired:
-        return ("lingered" if saw_result else "budget"), saw_result
-    return "exited", saw_result
+        return expiry.value
+    return "exited"
+
+
+def _forward(line: bytes, conn: Connection, parser: StreamJsonParser, timers: TurnTimers) -> None:
+    lines, progress = parser.lines, parser.progress_lines
+    events = parser.feed(line)
+    now = time.monotonic()
+    if parser.lines > lines:
+        timers.line(now, progress=parser.progress_lines > progress)
+    for event in events:
+        conn.send(event)
+        if isinstance(event, TurnResult):
+            timers.result(now)
 
 
 def _end_group(proc: subprocess.Popen[bytes], grace: float) -> int | None:
@@ -185,6 +218,53 @@ def _end_group(proc: subprocess.Popen[bytes], grace: float) -> int | None:
         return proc.wait(timeout=grace)
     except subprocess.TimeoutExpired:
         return None
+
+
+def _reap_descendants(pgid: int, grace: float) -> int:
+    """Reap every orphan re-parented to us, killing any that left the group to survive.
+
+    Returns how many such strays had to be killed.
+    """
+    deadline = time.monotonic() + grace
+    killed: set[int] = set()
+    while True:
+        try:
+            pid, _ = os.waitpid(-1, os.WNOHANG)
+        except ChildProcessError:
+            return len(killed)  # no children at all: everything is reaped
+        if pid:
+            continue
+        if time.monotonic() > deadline:
+            return len(killed)
+        for child, group in _children().items():
+            if group == pgid or child in killed:
+                continue  # already SIGKILLed with the group; it only has to die
+            # A tool that called setsid() escaped the group kill; its turn is over all the same.
+            _signal_group(group, signal.SIGKILL)
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.kill(child, signal.SIGKILL)
+            killed.add(child)
+        time.sleep(0.01)
+
+
+def _children() -> dict[int, int]:
+    """Pid -> process group of every process whose parent is us (Linux /proc; else empty)."""
+    me = os.getpid()
+    found: dict[int, int] = {}
+    with contextlib.suppress(OSError):
+        for entry in os.scandir("/proc"):
+            if not entry.name.isdigit():
+                continue
+            try:
+                with open(f"/proc/{entry.name}/stat", "rb") as fh:
+                    stat = fh.read()
+            except OSError:
+                continue
+            # "pid (comm) state ppid pgrp ...": comm may hold spaces and parens.
+            fields = stat.rsplit(b")", 1)[-1].split()
+            if len(fields) > 2 and int(fields[1]) == me:
+                found[int(entry.name)] = int(fields[2])
+    return found
 
 
 def _signal_group(pgid: int, sig: int) -> None:

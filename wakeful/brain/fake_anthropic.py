@@ -49,9 +49,13 @@ class Answer:
 
 @dataclass(frozen=True)
 class EchoPrompt:
-    """Answers `prefix + <the user text of the request>`, so tests see which prompt arrived."""
+    """Answers `prefix + <the user text of the request>`, so tests see which prompt arrived.
+
+    `delay` seconds pass before the answer starts, like a model thinking.
+    """
 
     prefix: str = "echo: "
+    delay: float = 0.0
 
 
 @dataclass(frozen=True)
@@ -272,7 +276,11 @@ class _Handler(BaseHTTPRequestHandler):
             return
         step = self._api.script.next_step()
         self._api._record(self._recorded(body, type(step).__name__))
-        self._run_step(step, body)
+        self._api._entered()
+        try:
+            self._run_step(step, body)
+        finally:
+            self._api._left()
 
     # -- steps --
 
@@ -282,7 +290,10 @@ class _Handler(BaseHTTPRequestHandler):
         match step:
             case Answer(text=text, chunk_size=size, delay_between_chunks=delay):
                 self._answer(stream, model, text, size, delay)
-            case EchoPrompt(prefix=prefix):
+            case EchoPrompt(prefix=prefix, delay=delay):
+                if delay > 0 and self._api._stopping.wait(delay):
+                    self.close_connection = True
+                    return
                 self._answer(stream, model, prefix + (last_user_text(body) or ""), 16, 0.0)
             case Overloaded():
                 self._send_json(529, OVERLOADED_BODY)
@@ -467,6 +478,8 @@ class FakeAnthropicApi:
         self._stopping = threading.Event()
         self._log_lock = threading.Lock()
         self._requests: list[RecordedRequest] = []
+        self._in_flight = 0
+        self.peak_in_flight = 0
         self._server: _Server | None = None
         self._thread: threading.Thread | None = None
 
@@ -486,9 +499,24 @@ class FakeAnthropicApi:
         """Only the scripted `/v1/messages` calls (no HEAD, count_tokens, 404s)."""
         return [r for r in self.requests if urlsplit(r.path).path == MESSAGES_PATH]
 
+    @property
+    def in_flight(self) -> int:
+        """`/v1/messages` requests being answered right now (one per brain waiting on us)."""
+        with self._log_lock:
+            return self._in_flight
+
     def _record(self, request: RecordedRequest) -> None:
         with self._log_lock:
             self._requests.append(request)
+
+    def _entered(self) -> None:
+        with self._log_lock:
+            self._in_flight += 1
+            self.peak_in_flight = max(self.peak_in_flight, self._in_flight)
+
+    def _left(self) -> None:
+        with self._log_lock:
+            self._in_flight -= 1
 
     def start(self) -> FakeAnthropicApi:
         if self._server is not None:

@@ -14,9 +14,11 @@ prompt script failure modes for tests and the demo:
     [[retry N]]       N api_retry events (overloaded) before answering
     [[error]]         a result with is_error true
     [[spawn-child]]   start a grandchild that sleeps (for process-group tests)
+    [[spawn-stray]]   start a grandchild that leaves the process group (setsid) and sleeps
 
 With $WAKEFUL_STANDIN_LOG set, each run appends "start|end <monotonic> <pid>" lines
-there, so tests can measure how many brains really ran at once.
+there, so tests can measure how many brains really ran at once. With
+$WAKEFUL_STANDIN_CHILDREN set, the pid of each grandchild is appended there.
 """
 
 from __future__ import annotations
@@ -43,8 +45,16 @@ def _log(kind: str) -> None:
             fh.write(f"{kind} {time.monotonic():.6f} {os.getpid()}\n")
 
 
+def _note_child(pid: int) -> None:
+    path = os.environ.get("WAKEFUL_STANDIN_CHILDREN")
+    if path:
+        with open(path, "a") as fh:
+            fh.write(f"{pid}\n")
+
+
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="standin")
+    # Unknown flags (the real CLI's) are ignored, never prefix-matched to ours.
+    parser = argparse.ArgumentParser(prog="standin", allow_abbrev=False)
     parser.add_argument("--delay", type=float,
                         default=float(os.environ.get("WAKEFUL_STANDIN_DELAY", "0.5")))
     parser.add_argument("--resume", default=None)
@@ -60,16 +70,20 @@ def main(argv: list[str] | None = None) -> int:
 
 def _answer(prompt: str, session_id: str, delay: float) -> int:
     _emit({"type": "system", "subtype": "init", "session_id": session_id, "model": "stand-in"})
-    if "[[spawn-child]]" in prompt:
-        subprocess.Popen([sys.executable, "-c", "import time; time.sleep(3600)"])
+    for directive, escape in (("[[spawn-child]]", False), ("[[spawn-stray]]", True)):
+        if directive in prompt:
+            child = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(3600)"],
+                                     start_new_session=escape)
+            _note_child(child.pid)
     if match := re.search(r"\[\[exit (\d+)\]\]", prompt):
         print("stand-in: scripted crash", file=sys.stderr, flush=True)
         return int(match.group(1))
     if match := re.search(r"\[\[retry (\d+)\]\]", prompt):
-        for attempt in range(1, int(match.group(1)) + 1):
+        retries = int(match.group(1))
+        for attempt in range(1, retries + 1):
             _emit({"type": "system", "subtype": "api_retry", "attempt": attempt,
-                   "max_retries": 10, "retry_delay_ms": 100, "error_status": 529,
-                   "error": "overloaded"})
+                   "max_retries": max(10, retries), "retry_delay_ms": 100,
+                   "error_status": 529, "error": "overloaded"})
             time.sleep(0.1)
     if "[[hang]]" in prompt:
         time.sleep(3600)

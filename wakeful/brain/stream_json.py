@@ -3,6 +3,11 @@
 The CLI's output format is not a stable contract, so the parser never raises:
 lines it cannot read are counted as garbage, lines it does not map are counted
 as unknown, and missing or ill-typed fields fall back to safe defaults.
+
+It also counts what the turn timers need: `lines` (every readable object, the
+brain is alive) and `progress_lines` (objects that show the model at work, as
+opposed to the CLI's own bookkeeping such as `system/init` and `system/status`,
+which it prints before any request has been answered).
 """
 
 from __future__ import annotations
@@ -45,12 +50,19 @@ def _float(value: Any) -> float | None:
     return float(value)
 
 
+def _is_progress(obj: dict[str, Any]) -> bool:
+    # An api_retry is the API answering (with an error), so it counts as progress.
+    return obj.get("type") != "system" or obj.get("subtype") == "api_retry"
+
+
 class StreamJsonParser:
     """Turns CLI stdout lines into `BrainEvent`s, one line at a time."""
 
     def __init__(self) -> None:
         self.garbage_lines = 0
         self.unknown_events = 0
+        self.lines = 0
+        self.progress_lines = 0
         self.last_garbage: str | None = None
 
     def feed(self, line: str | bytes) -> list[BrainEvent]:
@@ -70,6 +82,9 @@ class StreamJsonParser:
         if not isinstance(obj, dict):
             self._garbage(text)
             return []
+        self.lines += 1
+        if _is_progress(obj):
+            self.progress_lines += 1
         events = self._map(obj)
         if events is None:
             self.unknown_events += 1

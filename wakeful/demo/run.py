@@ -1,21 +1,25 @@
 """`wakeful demo`: `wakeful run` plus a local Bot API server and simulated users.
 
 The service is built exactly as `wakeful run` builds it, from a Config; only the
-Bot API base URL points at a server on 127.0.0.1 and the brain is the stand-in.
+Bot API base URL points at a server on 127.0.0.1 and the brain is the stand-in, or
+with `--brain claude` the real Claude Code CLI talking to a fake Messages API on
+127.0.0.1 with a throwaway HOME (wakeful/demo/claude.py).
 """
 
 from __future__ import annotations
 
+import contextlib
 import secrets
 import sys
 import tempfile
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from wakeful.bots.local_api import BotApiCore, LocalBotApiServer
 from wakeful.config import BrainConfig, Config, Secret, TelegramConfig, WatchdogConfig
+from wakeful.demo.claude import fake_api, find_claude, offline_brain
 from wakeful.demo.report import Report, measure, peak_concurrency
 from wakeful.demo.users import SimulatedUsers
 from wakeful.service import Service
@@ -30,6 +34,7 @@ class DemoOptions:
     cap: int = 4
     timeout: float = 300.0
     brain_command: tuple[str, ...] | None = None
+    brain: str = "standin"  # or "claude": the real CLI against a local fake API
 
 
 @dataclass(frozen=True)
@@ -58,15 +63,22 @@ def run_demo(options: DemoOptions, out: Callable[[str], None] = print) -> DemoRe
     token = f"{secrets.randbelow(10**9) + 10**9}:{secrets.token_urlsafe(24)}"
     core = BotApiCore(token)
     chat_ids = [100_001 + i for i in range(options.chats)]
+    claude = find_claude() if options.brain == "claude" else None
     with tempfile.TemporaryDirectory(prefix="wakeful-demo-") as tmp, \
-            LocalBotApiServer(core) as server:
+            LocalBotApiServer(core) as server, \
+            (fake_api(options.brain_delay) if claude else contextlib.nullcontext()) as api:
         standin_log = Path(tmp) / "brains.log"
         config = demo_config(server.base_url, token, chat_ids, options, standin_log)
+        brain = f"stand-in brain {options.brain_delay}s"
+        if claude and api:
+            config = replace(config, brain=offline_brain(config.brain, claude, api.base_url,
+                                                         Path(tmp) / "home"))
+            brain = f"Claude Code CLI + fake Messages API at {api.base_url}"
         service = Service(config)
         service.start()
         try:
             out(f"local Bot API at {server.url}; {options.chats} chats x {options.messages} "
-                f"messages; stand-in brain {options.brain_delay}s; cap {options.cap}")
+                f"messages; {brain}; cap {options.cap}")
             started = time.monotonic()
             users = SimulatedUsers(core, chat_ids, options.messages, options.gap).start()
             _progress(core, users, service, started, options.timeout, out)
@@ -76,7 +88,10 @@ def run_demo(options: DemoOptions, out: Callable[[str], None] = print) -> DemoRe
             pool = service.ask("brain_pool")
         finally:
             service.stop()
-        return DemoResult(report, peak_concurrency(standin_log), pool["peak_running"], elapsed)
+        # Measured where brains run: the stand-in logs itself; real CLIs are counted by
+        # the requests they have open at the fake API.
+        measured = api.peak_in_flight if api else peak_concurrency(standin_log)
+        return DemoResult(report, measured, pool["peak_running"], elapsed)
 
 
 def _progress(core: BotApiCore, users: SimulatedUsers, service: Service, started: float,

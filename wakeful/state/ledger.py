@@ -34,9 +34,15 @@ class Ledger:
     # --- poller side -----------------------------------------------------------------
 
     def record(self, message: IncomingMessage) -> bool:
-        """Store a message; False if this update was already stored (a re-delivery)."""
+        """Store a message; False if this update was already stored (a re-delivery).
+
+        Ids below the confirmed offset were stored before the offset moved past them,
+        so a replaced poller's late batch can never store them a second time.
+        """
         with self._lock:
-            if message.update_id in self._seen_updates:
+            if message.update_id in self._seen_updates or (
+                self._offset is not None and message.update_id < self._offset
+            ):
                 return False
             self._seen_updates.add(message.update_id)
             self._chats.setdefault(message.chat_id, _ChatRecord()).pending[
@@ -63,6 +69,16 @@ class Ledger:
         with self._lock:
             record = self._chats.get(chat_id)
             return [] if record is None else list(record.pending.values())
+
+    def is_pending(self, chat_id: int, update_id: int) -> bool:
+        with self._lock:
+            record = self._chats.get(chat_id)
+            return record is not None and update_id in record.pending
+
+    def owed_chats(self) -> list[int]:
+        """Chats with messages received but not answered (for a restarted chats supervisor)."""
+        with self._lock:
+            return [chat_id for chat_id, record in self._chats.items() if record.pending]
 
     def mark_acked(self, chat_id: int, update_id: int) -> bool:
         """True the first time only, so a replacement actor does not re-ack."""

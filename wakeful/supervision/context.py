@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from wakeful.clock import Clock
+from wakeful.supervision.abandoned import AbandonedThreads
 from wakeful.supervision.directory import Directory
 
 
@@ -12,7 +13,9 @@ from wakeful.supervision.directory import Directory
 class ChildContext:
     child_id: str
     generation: int
-    supervisor: str | None  # directory name of the parent
+    supervisor: str | None  # directory name of the parent; None for the root
     directory: Directory
     clock: Clock
     watchdog: str = "watchdog"
+    root: str = "root"
+    abandoned: AbandonedThreads = field(default_factory=AbandonedThreads)

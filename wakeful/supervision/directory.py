@@ -42,6 +42,19 @@ class Directory:
             self._generations[name] = gen
             return gen
 
+    def fence(self, name: str, generation: int) -> None:
+        """Retire this instance now, before its replacement exists.
+
+        Unregistered, it gets no new messages; with the generation moved on, everything
+        it does if it ever unwedges (replies, heartbeats, timers) is recognisably stale.
+        """
+        with self._lock:
+            entry = self._entries.get(name)
+            if entry is not None and entry.generation == generation:
+                del self._entries[name]
+            if self._generations.get(name) == generation:
+                self._generations[name] = generation + 1
+
     def register(self, entry: Entry) -> None:
         with self._lock:
             self._entries[entry.name] = entry

@@ -1,4 +1,4 @@
-"""The base of every actor in the tree: it answers pings and reports its own death.
+"""The base of every actor in the tree: it answers pings, reports its own death, obeys its fence.
 
 pykka alone loses failures: an exception in a told message stops the actor with
 only a log line, an exception in `on_start` skips `on_failure`, and a BaseException
@@ -21,7 +21,7 @@ log = logging.getLogger(__name__)
 
 
 class ActorCrashed(Exception):
-    """A BaseException escaped a handler; re-raised as an Exception so only this actor dies."""
+    """A BaseException escaped a hook; re-raised as an Exception so only this actor dies."""
 
 
 def tell_quietly(ref: pykka.ActorRef[Any], message: Any) -> None:
@@ -31,6 +31,10 @@ def tell_quietly(ref: pykka.ActorRef[Any], message: Any) -> None:
 
 
 class SupervisedActor(pykka.ThreadingActor):
+    # A wedged actor's thread can only be abandoned; as a daemon it cannot also keep
+    # the process from exiting when the tree gives up. Shutdown is the tree's job.
+    use_daemon_thread = True
+
     def __init__(self, ctx: ChildContext) -> None:
         super().__init__()
         self.ctx = ctx
@@ -42,7 +46,7 @@ class SupervisedActor(pykka.ThreadingActor):
         """Set up after the thread starts; raising here is a start failure."""
 
     def stopping(self) -> None:
-        """Release resources on a normal stop."""
+        """Release resources; runs on a normal stop, after a failure and after a failed start."""
 
     def handle(self, message: Any) -> Any:
         """Handle one message; unknown messages are a bug worth crashing for."""
@@ -56,7 +60,11 @@ class SupervisedActor(pykka.ThreadingActor):
 
     @property
     def fenced(self) -> bool:
-        """True once a newer instance took over this name: stay silent from then on."""
+        """True once this instance was retired (a newer one owns the name): stay silent.
+
+        A wedged actor that unwedges is still inside a handler; subclasses check this
+        before each external effect, not only when a message arrives.
+        """
         return not self.ctx.directory.is_current(self.ctx.child_id, self.ctx.generation)
 
     def tell_later(self, delay: float, message: Any) -> None:
@@ -83,32 +91,39 @@ class SupervisedActor(pykka.ThreadingActor):
         try:
             self.started()
         except BaseException as exc:
+            # pykka stops the actor without calling on_failure: report it ourselves.
+            self._cleanup_after_failure()
             self._report(ChildFailed(self.ctx.child_id, self.ctx.generation,
-                                     f"start failed: {exc!r}"))
+                                     f"start failed: {exc!r}", exc))
             raise ActorCrashed(repr(exc)) from exc
 
     def on_stop(self) -> None:
         try:
             self.stopping()
-        finally:
-            self._report(ChildExited(self.ctx.child_id, self.ctx.generation))
+        except BaseException as exc:
+            # Swallowed after reporting: pykka would let a BaseException stop every actor.
+            log.exception("%s: stopping failed", self.ctx.child_id)
+            self._report(ChildFailed(self.ctx.child_id, self.ctx.generation,
+                                     f"stop failed: {exc!r}", exc))
+            return
+        self._report(ChildExited(self.ctx.child_id, self.ctx.generation))
 
     def on_failure(self, exc_type: Any, exc_value: Any, tb: Any) -> None:
-        try:
-            self.stopping()
-        except Exception:
-            log.exception("%s: cleanup after failure failed", self.ctx.child_id)
-        self._report(ChildFailed(self.ctx.child_id, self.ctx.generation, repr(exc_value)))
+        self._cleanup_after_failure()
+        self._report(ChildFailed(self.ctx.child_id, self.ctx.generation, repr(exc_value),
+                                 exc_value))
 
     def on_receive(self, message: Any) -> Any:
         try:
             match message:
+                case StateRequested():
+                    return {"id": self.ctx.child_id, "generation": self.ctx.generation,
+                            "fenced": self.fenced, **self.snapshot()}
+                case _ if self.fenced:
+                    return None  # a newer instance owns this name; whatever we'd do is stale
                 case PingSent(seq=seq):
                     self.beat(seq)
                     return None
-                case StateRequested():
-                    return {"id": self.ctx.child_id, "generation": self.ctx.generation,
-                            **self.snapshot()}
                 case _:
                     return self.handle(message)
         except Exception:
@@ -116,11 +131,23 @@ class SupervisedActor(pykka.ThreadingActor):
         except BaseException as exc:
             raise ActorCrashed(repr(exc)) from exc
 
+    def _cleanup_after_failure(self) -> None:
+        try:
+            self.stopping()
+        except BaseException:
+            log.exception("%s: cleanup after failure failed", self.ctx.child_id)
+
     def _report(self, message: ChildExited | ChildFailed) -> None:
-        if self._reported or self.ctx.supervisor is None:
+        if self._reported:
             return
         self._reported = True
         if isinstance(message, ChildFailed):
             log.error("%s (generation %d) failed: %s", self.ctx.child_id, self.ctx.generation,
                       message.error)
-        self.ctx.directory.tell(self.ctx.supervisor, message)
+        if self.ctx.supervisor is not None:
+            self.ctx.directory.tell(self.ctx.supervisor, message)
+        else:
+            self.orphan_exited(message)
+
+    def orphan_exited(self, message: ChildExited | ChildFailed) -> None:
+        """An actor without a supervisor (the root) died; executed in the actor's own thread."""

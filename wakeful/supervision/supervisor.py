@@ -8,6 +8,9 @@ is configuration. Semantics follow OTP's supervisor behaviour:
 * intensity (N restarts in P seconds) decides when to give up: the supervisor stops
   its children and fails itself, so its own parent decides (escalation);
 * between restarts an exponential backoff with jitter keeps a crash loop from spinning.
+
+A stale (wedged) child cannot be stopped, so it is fenced, abandoned and replaced;
+see docs/supervision.md.
 """
 
 from __future__ import annotations
@@ -15,11 +18,17 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, NoReturn
 
 import pykka
 
-from wakeful.messages import ChildExited, ChildFailed, ChildStale, RestartDue
+from wakeful.messages import (
+    AbandonedLimitExceeded,
+    ChildExited,
+    ChildFailed,
+    ChildStale,
+    RestartDue,
+)
 from wakeful.supervision.backoff import BackoffState
 from wakeful.supervision.context import ChildContext
 from wakeful.supervision.directory import Entry
@@ -28,6 +37,9 @@ from wakeful.supervision.spec import ChildSpec, Restart, Strategy, SupervisorSpe
 from wakeful.supervision.supervised import SupervisedActor
 
 log = logging.getLogger(__name__)
+
+# The root is pinged like everyone else but has no parent to report it stale to.
+ROOT_HEARTBEAT = {"heartbeat_interval": 5.0, "stale_after": 60.0}
 
 
 class GaveUp(Exception):
@@ -57,7 +69,7 @@ class Supervisor(SupervisedActor):
         self._children: dict[str, _Child] = {c.id: _Child(c) for c in children}
         self._window = RestartWindow(spec.intensity)
         self._on_give_up = on_give_up
-        self._abandoned: list[tuple[str, int]] = []
+        self.abandoned = 0
         self._gave_up = False
 
     # --- lifecycle (actor thread) ----------------------------------------------------
@@ -67,13 +79,22 @@ class Supervisor(SupervisedActor):
             # The root has no parent to register it; children must be able to reach it.
             self.ctx.directory.register(Entry(
                 self.ctx.child_id, self.ctx.generation, self.actor_ref, None,
-                heartbeat_interval=5.0, stale_after=60.0, critical=True))
+                critical=True, **ROOT_HEARTBEAT))
+        self._retire_orphans()
         for child in list(self._children.values()):
+            # A child that cannot start at all fails this supervisor's start (OTP does
+            # the same): the parent's intensity then decides, not a silent retry here.
             self._start_child(child)
 
     def stopping(self) -> None:
         for child in reversed(list(self._children.values())):
             self._stop_child(child)
+
+    def orphan_exited(self, message: ChildExited | ChildFailed) -> None:
+        """The root died: the process has nobody left to heal it. Root's own thread."""
+        if isinstance(message, ChildFailed) and self._on_give_up is not None:
+            gave_up = isinstance(message.exception, GaveUp)
+            self._on_give_up(str(message.exception) if gave_up else message.error)
 
     # --- messages --------------------------------------------------------------------
 
@@ -87,6 +108,9 @@ class Supervisor(SupervisedActor):
                 self._on_child_stale(message)
             case RestartDue(child_id=child_id):
                 self._on_restart_due(child_id)
+            case AbandonedLimitExceeded():
+                self._give_up(f"{message.alive} wedged threads abandoned (limit "
+                              f"{message.limit}); the last one was {message.last}")
             case _:
                 return super().handle(message)
         return None
@@ -95,7 +119,7 @@ class Supervisor(SupervisedActor):
         return {
             "strategy": self.spec.strategy.value,
             "restarts_in_window": len(self._window),
-            "abandoned_threads": len(self._abandoned),
+            "abandoned_threads": self.abandoned,
             "children": [
                 {
                     "id": c.spec.id,
@@ -111,17 +135,20 @@ class Supervisor(SupervisedActor):
     # --- dynamic children ------------------------------------------------------------
 
     def add_child(self, spec: ChildSpec) -> pykka.ActorRef[Any] | None:
-        """Start a child at run time (OTP's simple_one_for_one / DynamicSupervisor)."""
+        """Start a child at run time (OTP's simple_one_for_one / DynamicSupervisor).
+
+        Returns the running child's ref, or None while it waits for a restart. Runs on
+        this supervisor's own thread (called from a subclass's handler).
+        """
         child = self._children.get(spec.id)
         if child is None:
             child = self._children[spec.id] = _Child(spec)
         if child.ref is None and not child.restart_pending:
-            self._start_child(child)
+            try:
+                self._start_child(child)
+            except Exception as exc:
+                self._restart(child, f"start failed: {exc!r}")
         return child.ref
-
-    def child_ref(self, child_id: str) -> pykka.ActorRef[Any] | None:
-        child = self._children.get(child_id)
-        return None if child is None else child.ref
 
     # --- internals -------------------------------------------------------------------
 
@@ -135,6 +162,8 @@ class Supervisor(SupervisedActor):
             directory=directory,
             clock=self.ctx.clock,
             watchdog=self.ctx.watchdog,
+            root=self.ctx.root,
+            abandoned=self.ctx.abandoned,
         )
         child.generation = generation
         ref = child.spec.start(ctx)
@@ -156,21 +185,40 @@ class Supervisor(SupervisedActor):
         if ref is None:
             return
         self.ctx.directory.unregister(child.spec.id, child.generation)
-        # Bump the generation first: the exit report it sends is then recognisably ours.
+        # Forget the generation first: the exit report the stop provokes is then
+        # recognisably about an instance we meant to stop, not a crash to act on.
         stale_generation = child.generation
         child.generation = -1
         try:
-            stopped = ref.stop(block=True, timeout=child.spec.shutdown_timeout)
+            ref.stop(block=True, timeout=child.spec.shutdown_timeout)
         except pykka.Timeout:
-            stopped = False
-            self._abandon(child.spec.id, stale_generation)
-        log.debug("stopped %s (generation %d): %s", child.spec.id, stale_generation, stopped)
+            log.error("%s (generation %d) did not stop within %.1fs",
+                      child.spec.id, stale_generation, child.spec.shutdown_timeout)
+            self.ctx.directory.fence(child.spec.id, stale_generation)
+            self._abandon(child.spec.id, stale_generation, ref)
 
-    def _abandon(self, child_id: str, generation: int) -> None:
+    def _retire_orphans(self) -> None:
+        """Children a previous instance of me left running (it was wedged, so it could
+        not stop them) still answer to my name; stop them so they cannot act twice."""
+        for entry in self.ctx.directory.entries():
+            if entry.supervisor == self.ctx.child_id:
+                log.warning("retiring %s (generation %d), left by a replaced %s",
+                            entry.name, entry.generation, self.ctx.child_id)
+                self.ctx.directory.fence(entry.name, entry.generation)
+                entry.ref.stop(block=False)
+
+    def _abandon(self, child_id: str, generation: int, ref: pykka.ActorRef[Any]) -> None:
         # A thread stuck in a handler cannot be killed in Python, only left behind.
-        self._abandoned.append((child_id, generation))
-        log.warning("abandoned wedged %s (generation %d); %d abandoned so far",
-                    child_id, generation, len(self._abandoned))
+        self.abandoned += 1
+        alive = self.ctx.abandoned.add(child_id, generation, ref)
+        log.warning("abandoned wedged %s (generation %d); %d abandoned threads alive",
+                    child_id, generation, alive)
+        if self.ctx.abandoned.over_limit():
+            limit = self.ctx.abandoned.limit
+            assert limit is not None
+            # The limit is the process's, so is the decision: straight to the root.
+            self.ctx.directory.tell(self.ctx.root, AbandonedLimitExceeded(
+                alive, limit, f"{child_id}#{generation}"))
 
     def _on_child_down(self, child_id: str, generation: int, error: str | None) -> None:
         child = self._children.get(child_id)
@@ -178,12 +226,12 @@ class Supervisor(SupervisedActor):
             return  # a report from an instance we already replaced or stopped
         self.ctx.directory.unregister(child_id, generation)
         child.ref = None
-        restart = child.spec.restart
-        if restart is Restart.TEMPORARY or (restart is Restart.TRANSIENT and error is None):
+        if not self._restarts_after(child, failed=error is not None):
+            log.info("%s exited (%s) and is not restarted (%s)", child_id,
+                     error or "normally", child.spec.restart.value)
             del self._children[child_id]
             return
-        reason = error or "stopped unexpectedly"
-        self._restart(child, reason)
+        self._restart(child, error or "stopped unexpectedly")
 
     def _on_child_stale(self, message: ChildStale) -> None:
         child = self._children.get(message.child_id)
@@ -192,11 +240,19 @@ class Supervisor(SupervisedActor):
         log.error("%s (generation %d) silent for %.1fs: replacing it",
                   message.child_id, message.generation, message.silent_for)
         ref, child.ref = child.ref, None
-        self.ctx.directory.unregister(child.spec.id, child.generation)
+        self.ctx.directory.fence(child.spec.id, child.generation)
         ref.stop(block=False)  # processed only if it ever unwedges
-        self._abandon(child.spec.id, child.generation)
+        self._abandon(child.spec.id, child.generation, ref)
         child.generation = -1
+        if child.spec.restart is Restart.TEMPORARY:
+            del self._children[child.spec.id]
+            return
         self._restart(child, f"stale for {message.silent_for:.1f}s")
+
+    @staticmethod
+    def _restarts_after(child: _Child, failed: bool) -> bool:
+        restart = child.spec.restart
+        return restart is Restart.PERMANENT or (restart is Restart.TRANSIENT and failed)
 
     def _restart(self, failed: _Child, reason: str) -> None:
         now = self.ctx.clock.monotonic()
@@ -204,12 +260,15 @@ class Supervisor(SupervisedActor):
             self._give_up(f"{failed.spec.id} keeps failing ({reason}): restart intensity "
                           f"{self.spec.intensity.max_restarts} in "
                           f"{self.spec.intensity.period:g}s exceeded")
-            return
-        for child in reversed(self._affected(failed)):
+        group = self._affected(failed)
+        for child in reversed(group):
             if child is not failed:
                 self._stop_child(child)
-        for child in self._affected(failed):
-            child.restart_pending = True
+        for child in group:
+            if child is not failed and child.spec.restart is Restart.TEMPORARY:
+                del self._children[child.spec.id]  # OTP: temporary siblings stay down
+            else:
+                child.restart_pending = True
         if failed.backoff is None:
             failed.backoff = BackoffState(self.spec.backoff)
         delay = failed.backoff.next_delay(now)
@@ -221,10 +280,16 @@ class Supervisor(SupervisedActor):
         if failed is None or self._gave_up:
             return
         for child in self._affected(failed):
-            if child.restart_pending:
-                child.restart_pending = False
-                child.restarts += 1
+            if not child.restart_pending:
+                continue
+            child.restart_pending = False
+            child.restarts += 1
+            try:
                 self._start_child(child)
+            except Exception as exc:
+                # Its start function raised on this thread: a failure like any other.
+                self._restart(child, f"start failed: {exc!r}")
+                return
 
     def _affected(self, failed: _Child) -> list[_Child]:
         ordered = list(self._children.values())
@@ -236,11 +301,9 @@ class Supervisor(SupervisedActor):
             case Strategy.REST_FOR_ONE:
                 return ordered[ordered.index(failed):]
 
-    def _give_up(self, reason: str) -> None:
+    def _give_up(self, reason: str) -> NoReturn:
         self._gave_up = True
         log.critical("%s gives up: %s", self.ctx.child_id, reason)
         for child in reversed(list(self._children.values())):
             self._stop_child(child)
-        if self._on_give_up is not None:
-            self._on_give_up(reason)
         raise GaveUp(reason)

@@ -1,0 +1,149 @@
+"""Brain fixtures: the real Claude Code CLI against the fake Messages API, through the service.
+
+A missing CLI binary is a failure, never a skip, so a broken tool install cannot make
+the suite silently green.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.conftest import BotApi
+from wakeful.actors import status
+from wakeful.bots.local_api import SentRecord
+from wakeful.brain.fake_anthropic import EchoPrompt, FakeAnthropicApi, Script
+from wakeful.config import Config
+from wakeful.demo.claude import ClaudeNotFound, find_claude, offline_brain
+from wakeful.service import Service
+
+# Short enough that every failure test ends in seconds, long enough for a loaded machine.
+FAST_TIMERS: dict[str, Any] = {
+    "first_event_timeout": 15.0,
+    "idle_timeout": 15.0,
+    "turn_budget": 40.0,
+    "result_grace": 1.0,
+    "kill_grace": 1.0,
+    "max_attempts": 3,
+    "retry_budget": 20.0,
+    "retry_initial_delay": 0.2,
+    "retry_max_delay": 1.0,
+}
+
+
+@pytest.fixture(scope="session")
+def claude_bin() -> str:
+    try:
+        return find_claude()
+    except ClaudeNotFound as exc:
+        pytest.fail(str(exc), pytrace=False)
+
+
+@pytest.fixture
+def anthropic() -> Iterator[FakeAnthropicApi]:
+    with FakeAnthropicApi(Script(default=EchoPrompt())) as api:
+        yield api
+
+
+@dataclass
+class Bridge:
+    """The whole service with a real brain, seen from Telegram's side."""
+
+    bot_api: BotApi
+    service: Service
+    started: Callable[[Config], Service]
+
+    @property
+    def core(self) -> Any:
+        return self.bot_api.core
+
+    def say(self, chat: int, text: str) -> int:
+        return self.core.inject_text(chat, text, user_id=chat)["message"]["message_id"]
+
+    def replies(self, chat: int) -> list[SentRecord]:
+        return self.bot_api.replies(chat)
+
+    def wait_replies(self, chat: int, count: int, timeout: float = 30.0) -> list[SentRecord]:
+        return self.bot_api.wait_replies(chat, count, timeout)
+
+    def notices(self, chat: int) -> list[SentRecord]:
+        """Messages that answer nothing: status messages and notices, as first sent."""
+        return [r for r in self.core.sent(chat)
+                if r.kind == "message" and r.reply_to_message_id is None]
+
+    def status_history(self, chat: int) -> list[list[str]]:
+        """Per status message, every text it showed, in order (send, then each edit)."""
+        records = self.core.sent(chat)
+        history = []
+        for first in self.notices(chat):
+            if first.text and first.text.startswith("ℹ️"):
+                continue
+            edits = [r.text for r in records if r.kind == "edit"
+                     and r.message_id == first.message_id]
+            history.append([first.text, *edits])
+        return history
+
+    def final_status(self, chat: int, timeout: float = 10.0) -> list[str]:
+        """The last status message's texts, once it shows how its turn ended."""
+        finals = {status.ANSWERED, status.FAILED, status.CANCELLED}
+
+        def settled(_: object) -> bool:
+            history = self.status_history(chat)
+            return bool(history) and history[-1][-1] in finals
+
+        assert self.core.wait_for(settled, timeout), self.status_history(chat)
+        return self.status_history(chat)[-1]
+
+    def pool(self) -> dict[str, Any]:
+        return self.service.ask("brain_pool")
+
+    def attempts(self, chat: int) -> list[dict[str, Any]]:
+        return [a for a in self.pool()["recent"] if a["chat"] == chat]
+
+
+def assert_no_leftovers(service: Service) -> None:
+    """Every brain this service ever started is gone, with its whole process group."""
+    pool = service.ask("brain_pool")
+    assert pool["running"] == [], pool["running"]
+    assert pool["backing_off"] == [] and pool["waiting"] == []
+    pgids = [a["pgid"] for a in pool["recent"] if a["pgid"]]
+    assert pgids, "no brain ever ran"
+    for pgid in pgids:
+        with pytest.raises(ProcessLookupError):
+            os.killpg(pgid, 0)
+
+
+@pytest.fixture
+def claude_bridge(
+    bot_api: BotApi, run_service: Callable[[Config], Service], anthropic: FakeAnthropicApi,
+    claude_bin: str, tmp_path: Path,
+) -> Callable[..., Bridge]:
+    """Start the service for `chats` with the real CLI; keyword args override [brain]."""
+
+    def start(chats: list[int], **brain: Any) -> Bridge:
+        config = bot_api.config(chats, **{**FAST_TIMERS, **brain})
+        config = replace(config, brain=offline_brain(config.brain, claude_bin,
+                                                     anthropic.base_url, tmp_path / "home"))
+        if "command" in brain:  # a wrapper around the real CLI, e.g. to add garbage
+            config = replace(config, brain=replace(config.brain, command=brain["command"]))
+        return Bridge(bot_api, run_service(config), run_service)
+
+    return start
+
+
+@pytest.fixture
+def standin_bridge(
+    bot_api: BotApi, run_service: Callable[[Config], Service],
+) -> Callable[..., Bridge]:
+    """Start the service for `chats` with the stand-in brain; keyword args override [brain]."""
+
+    def start(chats: list[int], **brain: Any) -> Bridge:
+        config = bot_api.config(chats, **{**FAST_TIMERS, **brain})
+        return Bridge(bot_api, run_service(config), run_service)
+
+    return start

@@ -1,0 +1,96 @@
+"""A Telegram gateway that can be told to wedge or fail one call: faults at the edge.
+
+Production code is untouched: the Service accepts any TelegramGateway, and this one
+only adds faults in front of the real calls.
+"""
+
+from __future__ import annotations
+
+import concurrent.futures
+import threading
+from collections import deque
+from typing import Any
+
+from tests.supervision.harness import HANG_GUARD
+from wakeful.bots.gateway import TelegramGateway
+from wakeful.config import Config
+
+
+class Wedge:
+    """A call that blocks its caller's thread until released."""
+
+    def __init__(self) -> None:
+        self.entered = threading.Event()
+        self._released = threading.Event()
+
+    def hold(self) -> None:
+        """Executed on the wedged caller's thread (an actor's)."""
+        self.entered.set()
+        self._released.wait(HANG_GUARD * 4)
+
+    def release(self) -> None:
+        self._released.set()
+
+
+class Boom(RuntimeError):
+    """The fault a failing call raises."""
+
+
+class FaultyGateway(TelegramGateway):
+    @classmethod
+    def for_config(cls, config: Config) -> FaultyGateway:
+        return cls(config.require_token(), config.telegram.base_url,
+                   config.telegram.poll_timeout)
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._lock = threading.Lock()
+        self._faults: dict[tuple[str, int | None], deque[Wedge | Boom]] = {}
+        self.wedges: list[Wedge] = []
+
+    def wedge_next(self, method: str, chat_id: int | None = None) -> Wedge:
+        wedge = Wedge()
+        with self._lock:
+            self._faults.setdefault((method, chat_id), deque()).append(wedge)
+            self.wedges.append(wedge)
+        return wedge
+
+    def fail_next(self, method: str, chat_id: int | None = None) -> None:
+        with self._lock:
+            self._faults.setdefault((method, chat_id), deque()).append(
+                Boom(f"{method} failed on purpose"))
+
+    def release_all(self) -> None:
+        for wedge in self.wedges:
+            wedge.release()
+
+    # --- the calls actors make (executed on the calling actor's thread) ---------------
+
+    # Faults strike after the real call is on its way, like a thread that hangs on the
+    # way back: what an unwedged caller does *next* is what fencing must stop.
+
+    def react(self, chat_id: int, message_id: int, emoji: str) -> concurrent.futures.Future[bool]:
+        future = super().react(chat_id, message_id, emoji)
+        self._inject("react", chat_id)
+        return future
+
+    def send_message(
+        self, chat_id: int, text: str, reply_to: int | None = None
+    ) -> concurrent.futures.Future[int]:
+        future = super().send_message(chat_id, text, reply_to)
+        self._inject("send_message", chat_id)
+        return future
+
+    def get_updates(self, offset: int | None) -> concurrent.futures.Future[list[dict[str, Any]]]:
+        future = super().get_updates(offset)
+        self._inject("get_updates", None)
+        return future
+
+    def _inject(self, method: str, chat_id: int | None) -> None:
+        with self._lock:
+            queue = self._faults.get((method, chat_id))
+            fault = queue.popleft() if queue else None
+        if isinstance(fault, Wedge):
+            fault.hold()
+        elif fault is not None:
+            raise fault

@@ -1,0 +1,97 @@
+"""The watchdog on an injected clock: who is stale, how soon, and what happens next."""
+
+from __future__ import annotations
+
+from tests.supervision.harness import Hang, Journal, Poke, Tree, supervisor_spec, worker
+from wakeful.actors.watchdog import Watchdog
+from wakeful.supervision.spec import ChildSpec
+
+INTERVAL = 1.0
+STALE_AFTER = 1.5
+TICK = 0.1
+
+
+def _watched_tree(tree, journal: Journal, **kwargs) -> Tree:
+    beat = {"heartbeat_interval": INTERVAL, "stale_after": STALE_AFTER}
+    return tree(supervisor_spec(), [
+        worker("w", journal, **beat),
+        worker("other", journal, **beat),
+        ChildSpec(id="watchdog", start=lambda ctx: Watchdog.start(ctx, tick=TICK), **beat),
+    ], **kwargs)
+
+
+def _replaced(t: Tree, name: str = "w") -> bool:
+    child = t.children().get(name)
+    return child is None or child["generation"] != 1
+
+
+def _wedge(t: Tree, name: str = "w") -> tuple[Hang, float]:
+    hang = Hang()
+    t.tell(name, hang)
+    assert hang.entered.wait(10)
+    return hang, t.clock.monotonic()
+
+
+def test_actors_that_answer_their_pings_are_never_reported(tree) -> None:
+    t = _watched_tree(tree, Journal())
+    t.advance(10 * INTERVAL, step=TICK)
+    dog = t.ask("watchdog")
+    assert dog["stale_reported"] == 0
+    assert dog["live"] is True
+    assert dog["beats_received"] >= 2 * 9  # two workers, about one beat per interval each
+    assert {c["generation"] for c in t.children().values()} == {1}
+
+
+def test_a_wedged_actor_is_replaced_within_two_heartbeat_intervals(tree) -> None:
+    journal = Journal()
+    t = _watched_tree(tree, journal)
+    t.advance(3 * INTERVAL, step=TICK)  # a few healthy beats first
+    hang, wedged_at = _wedge(t)
+
+    assert t.advance(5 * INTERVAL, step=TICK, skip={"w"}, until=lambda: _replaced(t))
+    assert t.clock.monotonic() - wedged_at <= 2 * INTERVAL
+    assert t.ask("watchdog")["stale_reported"] == 1
+    assert t.directory.lookup("w") is None, "no new message reaches the wedged instance"
+    assert t.children()["other"]["generation"] == 1, "its sibling was healthy"
+
+    t.advance(1.0, step=TICK)  # the backoff delay: the replacement starts
+    assert t.ask("w")["generation"] > 1
+    assert t.abandoned.summary()["alive"] == 1
+
+    old = t.abandoned.alive()[0].ref
+    old.tell(Poke("from the past"))  # queued behind the hang, like any late message
+    hang.released.set()
+    assert old.actor_stopped.wait(10), "once unwedged, the old instance stops by itself"
+    t.settle()
+    assert not [e for e in journal.events("poked") if e[2] == 1], "the fenced one stayed quiet"
+    assert t.abandoned.summary() == {"alive": 0, "total": 1, "limit": None, "threads": []}
+    t.advance(3 * INTERVAL, step=TICK)
+    assert t.ask("watchdog")["stale_reported"] == 1, "the replacement is healthy"
+
+
+def test_a_restarted_watchdog_keeps_watching_everyone(tree) -> None:
+    t = _watched_tree(tree, Journal())
+    t.tell("watchdog", object())  # a message it cannot handle: a bug, so it crashes
+    assert t.advance(5.0, step=TICK, until=lambda: t.children()["watchdog"]["generation"] > 1)
+    t.advance(2 * INTERVAL, step=TICK)
+    assert set(t.ask("watchdog")["watched"]) == {"root", "w", "other"}
+
+    hang, wedged_at = _wedge(t)
+    assert t.advance(5 * INTERVAL, step=TICK, skip={"w"}, until=lambda: _replaced(t))
+    assert t.clock.monotonic() - wedged_at <= 2 * INTERVAL
+    hang.released.set()
+
+
+def test_past_the_abandoned_thread_limit_the_root_gives_up(tree) -> None:
+    t = _watched_tree(tree, Journal(), abandoned_limit=1)
+    first, _ = _wedge(t)
+    assert t.advance(5 * INTERVAL, step=TICK, skip={"w"}, until=lambda: _replaced(t))
+    t.advance(1.0, step=TICK)
+    assert not t.gave_up.is_set(), "one abandoned thread is within the limit"
+
+    second, _ = _wedge(t, "other")
+    t.advance(5 * INTERVAL, step=TICK, skip={"other"}, until=t.gave_up.is_set)
+    assert t.gave_up.wait(10)
+    assert "2 wedged threads abandoned (limit 1)" in (t.give_up_reason or "")
+    first.released.set()
+    second.released.set()
