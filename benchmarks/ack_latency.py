@@ -19,23 +19,19 @@ import argparse
 import asyncio
 import statistics
 import subprocess
-import sys
 import threading
 import time
 from dataclasses import dataclass
-from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+from telegram import Bot, ReactionTypeEmoji, ReplyParameters
+from telegram.request import HTTPXRequest
 
-from telegram import Bot, ReactionTypeEmoji, ReplyParameters  # noqa: E402
-from telegram.request import HTTPXRequest  # noqa: E402
-
-from tests.conftest import new_token, standin  # noqa: E402
-from wakeful.bots.local_api import BotApiCore, LocalBotApiServer  # noqa: E402
-from wakeful.config import BrainConfig, Config, Secret, TelegramConfig  # noqa: E402
-from wakeful.demo.report import Report, measure  # noqa: E402
-from wakeful.demo.users import SimulatedUsers  # noqa: E402
-from wakeful.service import Service  # noqa: E402
+from wakeful.bots.local_api import BotApiCore, LocalBotApiServer, random_token
+from wakeful.brain.standin import command as standin
+from wakeful.config import BrainConfig, Config, Secret, TelegramConfig
+from wakeful.demo.report import Report, measure
+from wakeful.demo.users import SimulatedUsers
+from wakeful.service import Service
 
 
 @dataclass(frozen=True)
@@ -56,7 +52,7 @@ def _answered(core: BotApiCore, total: int) -> bool:
 
 def run_baseline(chats: int, messages: int, delay: float, gap: float) -> Figures:
     """The single-loop bot: every message waits for every brain call before it."""
-    token = new_token()
+    token = random_token()
     core = BotApiCore(token)
     stop = threading.Event()
     with LocalBotApiServer(core) as server:
@@ -93,7 +89,7 @@ def run_baseline(chats: int, messages: int, delay: float, gap: float) -> Figures
 
 
 def run_wakeful(chats: int, messages: int, delay: float, gap: float, cap: int) -> Figures:
-    token = new_token()
+    token = random_token()
     core = BotApiCore(token)
     ids = [900_000 + i for i in range(chats)]
     with LocalBotApiServer(core) as server:
@@ -140,8 +136,9 @@ def main() -> None:
               f"{f.all_answered_after:12.1f}s {r.answered:5d}/{r.messages:<3d} "
               f"{'yes' if r.in_order else 'NO':>9}")
     base, ours = results
-    print(f"\nratio baseline/wakeful: 👀 median "
-          f"{statistics.median(base.report.ack_latencies) / statistics.median(ours.report.ack_latencies):.0f}x, "
+    median_ratio = (statistics.median(base.report.ack_latencies)
+                    / statistics.median(ours.report.ack_latencies))
+    print(f"\nratio baseline/wakeful: 👀 median {median_ratio:.0f}x, "
           f"👀 p99 {base.p99() / ours.p99():.0f}x, "
           f"all answered {base.all_answered_after / ours.all_answered_after:.1f}x")
 

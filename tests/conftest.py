@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import secrets
-import sys
 from collections.abc import Callable, Iterator
 from dataclasses import replace
 from pathlib import Path
@@ -11,17 +9,10 @@ from typing import Any
 
 import pytest
 
-from wakeful.bots.local_api import BotApiCore, LocalBotApiServer
+from wakeful.bots.local_api import BotApiCore, LocalBotApiServer, random_token
+from wakeful.brain import standin
 from wakeful.config import BrainConfig, Config, Secret, TelegramConfig, WatchdogConfig
 from wakeful.service import Service
-
-
-def new_token() -> str:
-    return f"{secrets.randbelow(10**9) + 10**9}:{secrets.token_urlsafe(24)}"
-
-
-def standin(delay: float) -> tuple[str, ...]:
-    return (sys.executable, "-m", "wakeful.brain.standin", "--delay", str(delay))
 
 
 class BotApi:
@@ -41,8 +32,11 @@ class BotApi:
         **brain: Any,
     ) -> Config:
         env = {"WAKEFUL_STANDIN_LOG": str(brain_log)} if brain_log else {}
-        brain_config = BrainConfig(command=standin(brain_delay), max_concurrent=cap, env=env,
-                                   turn_budget=60.0, kill_grace=1.0)
+        # Retried brain failures wait 0.1 s, not seconds: the tests are about what happens.
+        brain_config = BrainConfig(
+            command=standin.command(brain_delay), max_concurrent=cap, env=env,
+            turn_budget=60.0, kill_grace=1.0, retry_initial_delay=0.1, retry_max_delay=0.5,
+        )
         return Config(
             telegram=TelegramConfig(base_url=self.server.base_url, poll_timeout=2.0,
                                     allowed_user_ids=tuple(chat_ids)),
@@ -64,7 +58,7 @@ class BotApi:
 
 @pytest.fixture
 def bot_api() -> Iterator[BotApi]:
-    token = new_token()
+    token = random_token()
     core = BotApiCore(token)
     with LocalBotApiServer(core) as server:
         yield BotApi(core, server, token)

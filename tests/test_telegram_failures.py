@@ -112,3 +112,15 @@ def test_failed_reaction_does_not_cost_the_answer(bot_api: BotApi, run_service) 
     bot_api.core.inject_text(chat, "still answer me", user_id=chat)
     (reply,) = bot_api.wait_replies(chat, 1)
     assert reply.text == "echo: still answer me"
+
+
+def test_eyes_lost_to_a_transient_error_are_sent_again(bot_api: BotApi, run_service) -> None:
+    chat = 800_011
+    run_service(bot_api.config([chat], brain_delay=0.0))
+    bot_api.core.fail_next("setMessageReaction", 502, "Bad Gateway")
+    update = bot_api.core.inject_text(chat, "did you see me?", user_id=chat)
+    message_id = update["message"]["message_id"]
+    assert bot_api.core.wait_for(
+        lambda c: any(r.kind == "reaction" and r.message_id == message_id
+                      for r in c.sent(chat)), timeout=30)
+    assert bot_api.core.call_counts()["setMessageReaction"] == 2

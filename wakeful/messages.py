@@ -271,6 +271,14 @@ class ResendDue:
 
 
 @dataclass(frozen=True)
+class AckDue:
+    """Timer -> chat: try the 👀 reaction again after a transient failure."""
+
+    message_id: int
+    attempt: int
+
+
+@dataclass(frozen=True)
 class DeliveryFailed:
     """Gateway callback -> chat: a Telegram call for this chat failed."""
 

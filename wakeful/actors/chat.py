@@ -22,6 +22,7 @@ from wakeful.bots.errors import FailureKind, TelegramFailure, classify
 from wakeful.bots.gateway import TelegramGateway
 from wakeful.brain.events import ApiRetry
 from wakeful.messages import (
+    AckDue,
     DeliveryDone,
     DeliveryFailed,
     IncomingMessage,
@@ -49,6 +50,7 @@ ACK_EMOJI = "👀"
 TYPING_EVERY = 4.0  # Telegram shows "typing" for ~5 s per call
 TELEGRAM_LIMIT = 4096
 MAX_DELIVERY_ATTEMPTS = 8
+MAX_ACK_ATTEMPTS = 3  # a late 👀 still tells the user they were heard; a lost one doesn't
 SORRY = "⚠️ Sorry, I could not answer that: "
 CANCELLED_REPLY = "⏹ Cancelled: I stopped working on this message."
 CONTEXT_LOST = ("ℹ️ I could not find our earlier conversation, so this answer starts "
@@ -148,8 +150,12 @@ class ChatActor(SupervisedActor):
                     self.tell_later(TYPING_EVERY, TypingDue(turn_id))
             case DeliveryDone(seq=seq):
                 self._on_delivered(seq)
+            case DeliveryFailed(what="react"):
+                self._on_ack_failed(message)
             case DeliveryFailed():
                 self._on_delivery_failed(message)
+            case AckDue(message_id=message_id, attempt=attempt):
+                self._react(message_id, attempt)
             case ResendDue(seq=seq):
                 if self._outbox and self._outbox[0].seq == seq:
                     self._send_head()
@@ -377,10 +383,30 @@ class ChatActor(SupervisedActor):
 
     # --- acknowledgements (fire and forget: they are hints, not content) -------------
 
-    def _react(self, message_id: int) -> None:
+    def _react(self, message_id: int, attempt: int = 1) -> None:
         if self.fenced:
             return
-        self._gateway.react(self.chat_id, message_id, ACK_EMOJI).add_done_callback(_log_failure)
+        me = self.actor_ref
+
+        def done(future: Any) -> None:
+            """Executed on the gateway's event-loop thread."""
+            exc = future.exception()
+            if exc is not None:
+                failure = classify(exc)
+                tell_quietly(me, DeliveryFailed("react", failure.description, {
+                    "message_id": message_id, "attempt": attempt, "failure": failure}))
+
+        self._gateway.react(self.chat_id, message_id, ACK_EMOJI).add_done_callback(done)
+
+    def _on_ack_failed(self, failed: DeliveryFailed) -> None:
+        failure: TelegramFailure = failed.details["failure"]
+        attempt: int = failed.details["attempt"]
+        if not failure.retryable or attempt >= MAX_ACK_ATTEMPTS:
+            log.info("chat %s: no 👀 after %d attempts: %s", self.chat_id, attempt,
+                     failure.description)
+            return
+        delay = failure.retry_after or self._wait(attempt)
+        self.tell_later(delay, AckDue(failed.details["message_id"], attempt + 1))
 
     def _typing(self) -> None:
         if self.fenced:

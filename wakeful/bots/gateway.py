@@ -48,7 +48,11 @@ class TelegramGateway:
         get_updates_request: BaseRequest | None = None,
     ) -> None:
         self.poll_timeout = poll_timeout
-        self._request = request or HTTPXRequest(connection_pool_size=16, read_timeout=15.0)
+        # Acks for a burst of chats go out at once; waiting for a pooled connection must
+        # not fail them (PTB's default pool timeout is 1 s).
+        self._request = request or HTTPXRequest(
+            connection_pool_size=32, read_timeout=15.0, pool_timeout=15.0
+        )
         self._poll_request = get_updates_request or HTTPXRequest(
             connection_pool_size=1, read_timeout=poll_timeout + POLL_READ_MARGIN
         )

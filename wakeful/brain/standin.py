@@ -33,6 +33,11 @@ import time
 import uuid
 
 
+def command(delay: float) -> tuple[str, ...]:
+    """The argv that runs this stand-in with the given answer delay."""
+    return (sys.executable, "-m", "wakeful.brain.standin", "--delay", str(delay))
+
+
 def _emit(obj: dict[str, object]) -> None:
     sys.stdout.write(json.dumps(obj) + "\n")
     sys.stdout.flush()

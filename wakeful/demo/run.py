@@ -9,15 +9,14 @@ with `--brain claude` the real Claude Code CLI talking to a fake Messages API on
 from __future__ import annotations
 
 import contextlib
-import secrets
-import sys
 import tempfile
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 from pathlib import Path
 
-from wakeful.bots.local_api import BotApiCore, LocalBotApiServer
+from wakeful.bots.local_api import BotApiCore, LocalBotApiServer, random_token
+from wakeful.brain import standin
 from wakeful.config import BrainConfig, Config, Secret, TelegramConfig, WatchdogConfig
 from wakeful.demo.claude import fake_api, find_claude, offline_brain
 from wakeful.demo.report import Report, measure, peak_concurrency
@@ -47,8 +46,7 @@ class DemoResult:
 
 def demo_config(base_url: str, token: str, chat_ids: list[int], options: DemoOptions,
                 standin_log: Path) -> Config:
-    command = options.brain_command or (
-        sys.executable, "-m", "wakeful.brain.standin", "--delay", str(options.brain_delay))
+    command = options.brain_command or standin.command(options.brain_delay)
     return Config(
         telegram=TelegramConfig(base_url=base_url, poll_timeout=10.0,
                                 allowed_user_ids=tuple(chat_ids)),
@@ -60,7 +58,7 @@ def demo_config(base_url: str, token: str, chat_ids: list[int], options: DemoOpt
 
 
 def run_demo(options: DemoOptions, out: Callable[[str], None] = print) -> DemoResult:
-    token = f"{secrets.randbelow(10**9) + 10**9}:{secrets.token_urlsafe(24)}"
+    token = random_token()
     core = BotApiCore(token)
     chat_ids = [100_001 + i for i in range(options.chats)]
     claude = find_claude() if options.brain == "claude" else None

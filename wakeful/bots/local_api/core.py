@@ -11,6 +11,7 @@ from __future__ import annotations
 import copy
 import hmac
 import json
+import secrets
 import threading
 import time
 from collections import Counter, deque
@@ -188,6 +189,11 @@ class _Params:
             return json.loads(value)
         except ValueError:
             raise _bad_request(f"can't parse {name} JSON object") from None
+
+
+def random_token() -> str:
+    """A fresh token in Telegram's "<bot id>:<secret>" shape, for one local server's life."""
+    return f"{secrets.randbelow(10**9) + 10**9}:{secrets.token_urlsafe(24)}"
 
 
 class BotApiCore:

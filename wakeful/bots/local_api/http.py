@@ -40,6 +40,10 @@ class _Server(ThreadingHTTPServer):
     daemon_threads = True
     # Tests start and stop many servers; a lingering TIME_WAIT must not block a rebind.
     allow_reuse_address = True
+    # socketserver's default backlog of 5 overflows when a client opens its connection
+    # pool in a burst; the kernel then drops SYNs and the client retries a second later,
+    # which shows up as a 1 s 👀 (or a pool timeout) that real Telegram would not cause.
+    request_queue_size = 128
 
     def __init__(self, address: tuple[str, int], core: BotApiCore, family: int) -> None:
         self.address_family = family
