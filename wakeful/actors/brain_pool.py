@@ -18,7 +18,7 @@ from collections import deque
 from dataclasses import dataclass, field
 from typing import Any
 
-from wakeful.brain import command
+from wakeful.brain import command, process
 from wakeful.brain.child import ChildReport, Spawned, TurnSpec
 from wakeful.brain.events import ApiRetry, BrainEvent
 from wakeful.brain.outcome import Failure, Outcome, summarize
@@ -121,6 +121,9 @@ class BrainPool(SupervisedActor):
         self.turns_failed = 0
 
     # --- lifecycle -------------------------------------------------------------------
+
+    def started(self) -> None:
+        process.warm_up()
 
     def stopping(self) -> None:
         for attempt in self._running.values():

@@ -12,6 +12,7 @@ import contextlib
 import logging
 import multiprocessing
 import multiprocessing.context
+import multiprocessing.forkserver
 import os
 import signal
 import threading
@@ -35,6 +36,12 @@ def brain_context() -> multiprocessing.context.BaseContext:
             ctx.set_forkserver_preload(["wakeful.brain.child"])
             _context = ctx
         return _context
+
+
+def warm_up() -> None:
+    """Start the fork server now, so the first user's turn does not pay for it."""
+    brain_context()
+    multiprocessing.forkserver.ensure_running()  # type: ignore[attr-defined]
 
 
 class BrainProcess:
