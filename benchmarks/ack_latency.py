@@ -22,16 +22,23 @@ import subprocess
 import threading
 import time
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
-from telegram import Bot, ReactionTypeEmoji, ReplyParameters
-from telegram.request import HTTPXRequest
+# Brain turns run in fork-server children, and multiprocessing imports the parent's
+# __main__ (this file) in each of them: heavy imports at the top would be paid per
+# turn and counted as wakeful's overhead (a `wakeful run` main module is tiny). Brain
+# children import this file as __mp_main__, so they skip this block.
+if __name__ == "__main__" or TYPE_CHECKING:
+    from telegram import Bot, ReactionTypeEmoji, ReplyParameters
+    from telegram.request import HTTPXRequest
 
-from wakeful.bots.local_api import BotApiCore, LocalBotApiServer, random_token
-from wakeful.brain.standin import command as standin
-from wakeful.config import BrainConfig, Config, Secret, TelegramConfig
-from wakeful.demo.report import Report, measure
-from wakeful.demo.users import SimulatedUsers
-from wakeful.service import Service
+    from wakeful.bots.local_api import BotApiCore, LocalBotApiServer, random_token
+    from wakeful.brain.standin import command as standin
+    from wakeful.config import BrainConfig, Config, Secret, TelegramConfig
+    from wakeful.demo.report import Report, measure
+    from wakeful.demo.users import SimulatedUsers
+    from wakeful.service import Service
+
 
 
 @dataclass(frozen=True)
