@@ -12,13 +12,13 @@ from __future__ import annotations
 import itertools
 import logging
 from collections import deque
-from dataclasses import dataclass
 from typing import Any
 
 from wakeful.actors import commands, status
 from wakeful.actors.commands import Command
+from wakeful.actors.outbox import Outbox, Outgoing
 from wakeful.actors.status import Edit, Send, StatusBoard
-from wakeful.bots.errors import FailureKind, TelegramFailure, classify
+from wakeful.bots.errors import TelegramFailure, classify
 from wakeful.bots.gateway import TelegramGateway
 from wakeful.brain.events import ApiRetry
 from wakeful.messages import (
@@ -48,8 +48,6 @@ log = logging.getLogger(__name__)
 
 ACK_EMOJI = "👀"
 TYPING_EVERY = 4.0  # Telegram shows "typing" for ~5 s per call
-TELEGRAM_LIMIT = 4096
-MAX_DELIVERY_ATTEMPTS = 8
 MAX_ACK_ATTEMPTS = 3  # a late 👀 still tells the user they were heard; a lost one doesn't
 SORRY = "⚠️ Sorry, I could not answer that: "
 CANCELLED_REPLY = "⏹ Cancelled: I stopped working on this message."
@@ -57,15 +55,6 @@ CONTEXT_LOST = ("ℹ️ I could not find our earlier conversation, so this answe
                 "a new one.")
 SESSION_RESET = ("ℹ️ Claude did not shut down cleanly after answering, so your next "
                  "message starts a new conversation.")
-
-
-@dataclass
-class _Outgoing:
-    seq: int
-    text: str
-    reply_to: int | None
-    answers: int | None  # update_id this completes, once delivered
-    attempts: int = 0
 
 
 class ChatActor(SupervisedActor):
@@ -86,9 +75,11 @@ class ChatActor(SupervisedActor):
         self._known: set[int] = set()
         self._in_flight: tuple[str, IncomingMessage] | None = None
         self._turns = itertools.count(1)
-        self._outbox: deque[_Outgoing] = deque()
-        self._sending = False
-        self._out_seq = itertools.count(1)
+        self._outbox = Outbox(
+            chat_id, send=self._deliver,
+            answered=lambda update_id: ledger.answered(chat_id, update_id),
+            retry_later=lambda delay, seq: self.tell_later(delay, ResendDue(seq)),
+        )
         self._wait = backoff(initial=0.5, maximum=20.0)
         self._status_board = StatusBoard()
         self._status_due_at: float | None = None
@@ -149,16 +140,15 @@ class ChatActor(SupervisedActor):
                     self._typing()
                     self.tell_later(TYPING_EVERY, TypingDue(turn_id))
             case DeliveryDone(seq=seq):
-                self._on_delivered(seq)
+                self._outbox.delivered(seq)
             case DeliveryFailed(what="react"):
                 self._on_ack_failed(message)
-            case DeliveryFailed():
-                self._on_delivery_failed(message)
+            case DeliveryFailed(what="send"):
+                self._outbox.failed(message.details["seq"], message.details["failure"])
             case AckDue(message_id=message_id, attempt=attempt):
                 self._react(message_id, attempt)
             case ResendDue(seq=seq):
-                if self._outbox and self._outbox[0].seq == seq:
-                    self._send_head()
+                self._outbox.resend(seq)
             case _:
                 return super().handle(message)
         return None
@@ -192,6 +182,8 @@ class ChatActor(SupervisedActor):
                                                                 self._in_flight[0]))
 
     def _next_turn(self) -> None:
+        if self.fenced:
+            return  # replaced mid-handler: the successor starts from the ledger
         # /new applies in message order: what came before it still belongs to the old session.
         while self._in_flight is None and self._queue \
                 and commands.parse(self._queue[0].text) is Command.NEW:
@@ -298,34 +290,18 @@ class ChatActor(SupervisedActor):
                                  self.ctx.clock.monotonic(), shown.retry_after)
         self._pump_status()
 
-    # --- outbox: one Telegram send in flight per chat, so replies keep their order ---
-
-    def _notice(self, text: str) -> None:
-        """A message that answers nothing, in order with the replies around it."""
-        self._outbox.append(_Outgoing(next(self._out_seq), text, None, None))
-        if not self._sending:
-            self._send_head()
+    # --- replies go through the outbox, which keeps their order --------------------
 
     def _reply(self, text: str, message: IncomingMessage) -> None:
-        chunks = [text[i:i + TELEGRAM_LIMIT] for i in range(0, len(text), TELEGRAM_LIMIT)]
-        chunks = chunks or ["(empty answer)"]
-        for i, chunk in enumerate(chunks):
-            last = i == len(chunks) - 1
-            self._outbox.append(_Outgoing(next(self._out_seq), chunk, message.message_id,
-                                          message.update_id if last else None))
-        if not self._sending:
-            self._send_head()
+        self._outbox.reply(text, message.message_id, message.update_id)
 
-    def _send_head(self) -> None:
+    def _notice(self, text: str) -> None:
+        self._outbox.notice(text)
+
+    def _deliver(self, outgoing: Outgoing) -> None:
         if self.fenced:
             return  # replaced mid-handler: the successor answers from the ledger
-        if not self._outbox:
-            self._sending = False
-            return
-        self._sending = True
-        head = self._outbox[0]
-        head.attempts += 1
-        me, seq = self.actor_ref, head.seq
+        me, seq = self.actor_ref, outgoing.seq
 
         def done(future: Any) -> None:
             """Executed on the gateway's event-loop thread."""
@@ -335,51 +311,10 @@ class ChatActor(SupervisedActor):
             else:
                 failure = classify(exc)
                 tell_quietly(me, DeliveryFailed("send", failure.description,
-                                       {"seq": seq, "failure": failure}))
+                                                {"seq": seq, "failure": failure}))
 
-        self._gateway.send_message(self.chat_id, head.text, head.reply_to).add_done_callback(done)
-
-    def _on_delivered(self, seq: int) -> None:
-        if not self._outbox or self._outbox[0].seq != seq:
-            return
-        head = self._outbox.popleft()
-        if head.answers is not None:
-            self._ledger.answered(self.chat_id, head.answers)
-        self._send_head()
-
-    def _on_delivery_failed(self, failed: DeliveryFailed) -> None:
-        seq = failed.details.get("seq")
-        if failed.what != "send" or not self._outbox or self._outbox[0].seq != seq:
-            return
-        failure: TelegramFailure = failed.details["failure"]
-        head = self._outbox[0]
-        if failure.kind is FailureKind.FORBIDDEN:
-            log.warning("chat %s blocked the bot; dropping %d replies", self.chat_id,
-                        len(self._outbox))
-            for item in self._outbox:
-                if item.answers is not None:
-                    self._ledger.answered(self.chat_id, item.answers)
-            self._outbox.clear()
-            self._sending = False
-            return
-        if not failure.retryable or head.attempts >= MAX_DELIVERY_ATTEMPTS:
-            log.error("chat %s: giving up on a reply after %d attempts: %s", self.chat_id,
-                      head.attempts, failure.description)
-            if failure.kind is FailureKind.BAD_REQUEST and head.reply_to is not None:
-                # Tell the user something rather than nothing; a plain notice is always valid.
-                head.text = "⚠️ I had an answer but Telegram refused it: " + \
-                    failure.description[:200]
-                head.reply_to = None
-                head.attempts = 0
-                self._send_head()
-                return
-            self._outbox.popleft()
-            if head.answers is not None:
-                self._ledger.answered(self.chat_id, head.answers)
-            self._send_head()
-            return
-        delay = failure.retry_after or self._wait(head.attempts)
-        self.tell_later(delay, ResendDue(head.seq))
+        self._gateway.send_message(self.chat_id, outgoing.text, outgoing.reply_to) \
+            .add_done_callback(done)
 
     # --- acknowledgements (fire and forget: they are hints, not content) -------------
 

@@ -10,9 +10,7 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from telegram.error import EndPointNotFound
-
-from wakeful.bots.errors import FailureKind, TelegramFailure, classify
+from wakeful.bots.errors import FailureKind, classify
 from wakeful.bots.gateway import TelegramGateway
 from wakeful.bots.updates import MalformedUpdate, parse_update, update_id_of
 from wakeful.messages import MessageArrived, PollDue, PollFailed, UpdatesFetched
@@ -86,10 +84,6 @@ class Poller(SupervisedActor):
                 tell_quietly(me, UpdatesFetched(poll_id, tuple(f.result() or ())))
                 return
             failure = classify(exc)
-            if isinstance(exc, EndPointNotFound):
-                # getUpdates always exists: for raw API calls PTB reports Telegram's 401
-                # (a revoked token) this way. Retrying would only hide it.
-                failure = TelegramFailure(FailureKind.UNAUTHORIZED, "the bot token was rejected")
             tell_quietly(me, PollFailed(poll_id, f"{failure.kind.value}: {failure.description}",
                                failure.retry_after if failure.kind is FailureKind.RETRY_LATER
                                else None))

@@ -45,7 +45,9 @@ def classify(exc: BaseException) -> TelegramFailure:
             return TelegramFailure(FailureKind.CONFLICT, text)
         case tg.Forbidden():
             return TelegramFailure(FailureKind.FORBIDDEN, text)
-        case tg.InvalidToken():
+        case tg.InvalidToken() | tg.EndPointNotFound():
+            # We only make raw API calls for methods that exist (getUpdates), and for those
+            # PTB reports Telegram's 401/404 for a revoked token as EndPointNotFound.
             return TelegramFailure(FailureKind.UNAUTHORIZED, "the bot token was rejected")
         case tg.BadRequest():
             return TelegramFailure(FailureKind.BAD_REQUEST, text)
