@@ -79,7 +79,7 @@ class TelegramGateway:
         if not self._started:
             return
         try:
-            self._submit(self._bot.shutdown()).result(timeout=timeout)
+            self._submit(self._shutdown()).result(timeout=timeout)
         except Exception as exc:
             log.warning("gateway shutdown did not finish cleanly: %r", exc)
         self._started = False
@@ -130,6 +130,15 @@ class TelegramGateway:
     async def _initialize(self) -> dict[str, Any]:
         await self._bot.initialize()
         return {"id": self._bot.id, "username": self._bot.username}
+
+    async def _shutdown(self) -> None:
+        # A long poll (and maybe a reply) is still in flight: end those calls first, so
+        # nothing is left pending when the loop stops.
+        others = [t for t in asyncio.all_tasks() if t is not asyncio.current_task()]
+        for task in others:
+            task.cancel()
+        await asyncio.gather(*others, return_exceptions=True)
+        await self._bot.shutdown()
 
     async def _send_message(self, chat_id: int, text: str, reply_to: int | None) -> int:
         reply = ReplyParameters(reply_to, allow_sending_without_reply=True) if reply_to else None
