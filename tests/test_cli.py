@@ -25,6 +25,7 @@ def test_demo_runs_on_a_fresh_machine_and_exits_zero_with_a_summary() -> None:
         capture_output=True, text=True, timeout=240,
     )
     assert done.returncode == 0, done.stdout + done.stderr
+    assert "Traceback" not in done.stderr
     out = done.stdout
     assert "messages sent        60" in out
     assert "answered             60" in out
@@ -64,6 +65,7 @@ def test_run_with_config_answers_a_message_and_exits_zero_on_sigterm(
             proc.communicate()
     assert proc.returncode == 0, output
     assert "stopped" in output
+    assert "Traceback" not in output, "a clean stop logs no errors"
     assert bot_api.token not in output
     secret_part = bot_api.token.split(":", 1)[1]
     assert secret_part not in output

@@ -265,6 +265,8 @@ class ChatActor(SupervisedActor):
 
         def done(future: Any) -> None:
             """Executed on the gateway's event-loop thread."""
+            if future.cancelled():
+                return  # the gateway is stopping; the ledger still owes whatever this was
             exc = future.exception()
             if exc is None:
                 message_id = future.result() if isinstance(call, Send) else known_id
@@ -305,6 +307,8 @@ class ChatActor(SupervisedActor):
 
         def done(future: Any) -> None:
             """Executed on the gateway's event-loop thread."""
+            if future.cancelled():
+                return  # the gateway is stopping; the ledger still owes whatever this was
             exc = future.exception()
             if exc is None:
                 tell_quietly(me, DeliveryDone(seq))
@@ -325,6 +329,8 @@ class ChatActor(SupervisedActor):
 
         def done(future: Any) -> None:
             """Executed on the gateway's event-loop thread."""
+            if future.cancelled():
+                return  # the gateway is stopping; the ledger still owes whatever this was
             exc = future.exception()
             if exc is not None:
                 failure = classify(exc)
@@ -351,6 +357,8 @@ class ChatActor(SupervisedActor):
 
 def _log_failure(future: Any) -> None:
     """Executed on the gateway's event-loop thread."""
+    if future.cancelled():
+        return  # the gateway is stopping; the ledger still owes whatever this was
     exc = future.exception()
     if exc is not None:
         log.info("acknowledgement failed: %s", classify(exc).description)

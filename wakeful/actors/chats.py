@@ -85,7 +85,7 @@ class ChatsSupervisor(Supervisor):
             chat_id,
             f"⛔ This bot only answers people on its allowlist. Your Telegram user id is "
             f"{user_id}; the owner can add it to [telegram] allowed_user_ids.",
-        ).add_done_callback(lambda f: f.exception())
+        ).add_done_callback(lambda f: f.cancelled() or f.exception())
 
 
 __all__ = ["ChatsSupervisor", "chat_address"]

@@ -79,6 +79,8 @@ class Poller(SupervisedActor):
 
         def done(f: Any) -> None:
             """Executed on the gateway's event-loop thread."""
+            if f.cancelled():
+                return  # the gateway is stopping; the ledger still owes whatever this was
             exc = f.exception()
             if exc is None:
                 tell_quietly(me, UpdatesFetched(poll_id, tuple(f.result() or ())))
