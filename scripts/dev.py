@@ -83,6 +83,7 @@ def main(argv: list[str]) -> int:
         return 0
     env = dict(os.environ, WAKEFUL_CLAUDE_BIN=str(claude))
     _run(py, "-m", "ruff", "check", "wakeful", "tests", "benchmarks", "scripts")
+    _run(py, "-m", "mypy")
     # pytest exits 5 when it collected nothing: that is a failure here, never a pass.
     rc = subprocess.call([str(py), "-m", "pytest", *rest], cwd=ROOT, env=env)
     if rc == 5:

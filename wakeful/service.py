@@ -98,7 +98,8 @@ class Service:
         entry = self.directory.lookup(name)
         if entry is None:
             raise KeyError(name)
-        return entry.ref.ask(StateRequested(), timeout=timeout)
+        snapshot: dict[str, Any] = entry.ref.ask(StateRequested(), block=True, timeout=timeout)
+        return snapshot
 
     def _on_give_up(self, reason: str) -> None:
         """The root died (intensity exceeded, too many abandoned threads, or a bug).

@@ -18,6 +18,7 @@ bottom to top. docs/supervision.md explains each number.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import partial
 
 from wakeful.actors.brain_pool import BrainPool, chat_address
 from wakeful.actors.chat import ChatActor
@@ -74,33 +75,30 @@ def root_children(parts: Parts) -> list[ChildSpec]:
     hb = cfg.watchdog
     # A poll in flight does not delay pings (the poll runs on the gateway loop), so the
     # poller gets the same thresholds as everyone else.
-    beat = {"heartbeat_interval": hb.heartbeat_interval, "stale_after": hb.stale_after}
+    spec = partial(ChildSpec, heartbeat_interval=hb.heartbeat_interval,
+                   stale_after=hb.stale_after)
 
     def chat_spec(chat_id: int) -> ChildSpec:
-        return ChildSpec(
+        return spec(
             id=chat_address(chat_id),
             start=lambda ctx: ChatActor.start(ctx, chat_id, parts.gateway, parts.ledger),
             restart=Restart.TRANSIENT,
             critical=False,
-            **beat,
         )
 
     return [
-        ChildSpec(id="brain_pool", start=lambda ctx: BrainPool.start(ctx, cfg.brain), **beat),
-        ChildSpec(
+        spec(id="brain_pool", start=lambda ctx: BrainPool.start(ctx, cfg.brain)),
+        spec(
             id="chats",
             start=lambda ctx: ChatsSupervisor.start(
                 ctx, CHATS_SPEC, chat_spec, parts.gateway, parts.ledger,
                 frozenset(cfg.telegram.allowed_user_ids),
             ),
             shutdown_timeout=30.0,
-            **beat,
         ),
-        ChildSpec(id="poller", start=lambda ctx: Poller.start(ctx, parts.gateway, parts.ledger),
-                  **beat),
-        ChildSpec(
+        spec(id="poller", start=lambda ctx: Poller.start(ctx, parts.gateway, parts.ledger)),
+        spec(
             id="watchdog",
             start=lambda ctx: Watchdog.start(ctx, tick=watchdog_tick(hb.heartbeat_interval)),
-            **beat,
         ),
     ]

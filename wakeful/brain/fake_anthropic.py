@@ -286,7 +286,8 @@ class _Handler(BaseHTTPRequestHandler):
 
     def _run_step(self, step: Step, body: dict[str, Any]) -> None:
         stream = body.get("stream") is True
-        model = body.get("model") if isinstance(body.get("model"), str) else "claude-fake"
+        requested = body.get("model")
+        model = requested if isinstance(requested, str) else "claude-fake"
         match step:
             case Answer(text=text, chunk_size=size, delay_between_chunks=delay):
                 self._answer(stream, model, text, size, delay)

@@ -41,7 +41,7 @@ def brain_context() -> multiprocessing.context.BaseContext:
 def warm_up() -> None:
     """Start the fork server now, so the first user's turn does not pay for it."""
     brain_context()
-    multiprocessing.forkserver.ensure_running()  # type: ignore[attr-defined]
+    multiprocessing.forkserver.ensure_running()
 
 
 class BrainProcess:
@@ -58,7 +58,7 @@ class BrainProcess:
         self._on_exit = on_exit
         ctx = brain_context()
         self._conn, child_conn = ctx.Pipe(duplex=True)
-        self._process = ctx.Process(
+        self._process = ctx.Process(  # type: ignore[attr-defined]
             target=child.run_turn, args=(spec, child_conn), daemon=True,
             name=f"wakeful-brain-{spec.turn_id}",
         )

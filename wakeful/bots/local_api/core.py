@@ -477,7 +477,7 @@ class BotApiCore:
             if not isinstance(reply, dict):
                 raise _bad_request("can't parse reply parameters JSON object")
             reply_params = _Params(reply)
-            message_id = reply_params.required_int("message_id")
+            message_id: int | None = reply_params.required_int("message_id")
             allow_missing = allow_missing or bool(
                 reply_params.as_bool("allow_sending_without_reply")
             )
