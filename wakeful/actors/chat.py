@@ -77,7 +77,7 @@ class ChatActor(SupervisedActor):
         self._turns = itertools.count(1)
         self._outbox = Outbox(
             chat_id, send=self._deliver,
-            answered=lambda update_id: ledger.answered(chat_id, update_id),
+            answered=self._answered,
             retry_later=lambda delay, seq: self.tell_later(delay, ResendDue(seq)),
         )
         self._wait = backoff(initial=0.5, maximum=20.0)
@@ -100,6 +100,7 @@ class ChatActor(SupervisedActor):
             "queued": len(self._queue),
             "turn": self._in_flight[0] if self._in_flight else None,
             "outbox": len(self._outbox),
+            "open_updates": len(self._known),
             "session": self._ledger.session(self.chat_id) is not None,
         }
 
@@ -177,7 +178,7 @@ class ChatActor(SupervisedActor):
             self._reply(commands.NOTHING_TO_CANCEL, message)
             return
         # The cancelled turn's own reply says so; the /cancel itself needs no answer.
-        self._ledger.answered(self.chat_id, message.update_id)
+        self._answered(message.update_id)
         self.ctx.directory.tell(self._pool, TurnCancelRequested(self.chat_id,
                                                                 self._in_flight[0]))
 
@@ -293,6 +294,12 @@ class ChatActor(SupervisedActor):
         self._pump_status()
 
     # --- replies go through the outbox, which keeps their order --------------------
+
+    def _answered(self, update_id: int) -> None:
+        self._ledger.answered(self.chat_id, update_id)
+        # Answered updates are never delivered again (the ledger refuses them), so the
+        # dedupe set only needs what is still open; it must not grow with the chat's age.
+        self._known.discard(update_id)
 
     def _reply(self, text: str, message: IncomingMessage) -> None:
         self._outbox.reply(text, message.message_id, message.update_id)

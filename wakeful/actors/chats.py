@@ -27,6 +27,7 @@ from wakeful.supervision.supervisor import Supervisor
 log = logging.getLogger(__name__)
 
 REFUSAL_EVERY = 600.0
+REFUSALS_REMEMBERED = 1000
 
 
 class ChatsSupervisor(Supervisor):
@@ -79,6 +80,10 @@ class ChatsSupervisor(Supervisor):
         if last is not None and now - last < REFUSAL_EVERY:
             return
         self._refused_at[chat_id] = now
+        if len(self._refused_at) > REFUSALS_REMEMBERED:
+            # Strangers are unbounded; only refusals still inside their quiet period matter.
+            self._refused_at = {c: t for c, t in self._refused_at.items()
+                                if now - t < REFUSAL_EVERY}
         log.warning("refused a message from user %s in chat %s (not on the allowlist)",
                     user_id, chat_id)
         self._gateway.send_message(
