@@ -9,6 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from wakeful.bots.errors import FailureKind
 from wakeful.brain.events import BrainEvent
 
 # --- what the outside world sends in -------------------------------------------------
@@ -123,6 +124,7 @@ class PollFailed:
     """Gateway callback -> poller: a getUpdates call failed."""
 
     poll_id: int
+    kind: FailureKind
     error: str
     retry_after: float | None = None
 

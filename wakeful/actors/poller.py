@@ -86,9 +86,8 @@ class Poller(SupervisedActor):
                 tell_quietly(me, UpdatesFetched(poll_id, tuple(f.result() or ())))
                 return
             failure = classify(exc)
-            tell_quietly(me, PollFailed(poll_id, f"{failure.kind.value}: {failure.description}",
-                               failure.retry_after if failure.kind is FailureKind.RETRY_LATER
-                               else None))
+            tell_quietly(me, PollFailed(poll_id, failure.kind, failure.description,
+                                        failure.retry_after))
             if failure.kind is FailureKind.UNAUTHORIZED:
                 log.critical("Telegram rejected the bot token")
 
@@ -129,15 +128,15 @@ class Poller(SupervisedActor):
     def _on_failure(self, failure: PollFailed) -> None:
         self._in_flight = False
         self._failures += 1
-        self.last_error = failure.error
-        if failure.error.startswith(FailureKind.UNAUTHORIZED.value):
+        self.last_error = f"{failure.kind.value}: {failure.error}"
+        if failure.kind is FailureKind.UNAUTHORIZED:
             raise RuntimeError("Telegram rejected the bot token; check the token and restart")
         if failure.retry_after is not None:
             delay = failure.retry_after
-        elif failure.error.startswith(FailureKind.CONFLICT.value):
+        elif failure.kind is FailureKind.CONFLICT:
             delay = CONFLICT_PAUSE
         else:
             delay = self._wait(self._failures)
-        log.warning("getUpdates failed (%s); retrying in %.1fs", failure.error, delay)
+        log.warning("getUpdates failed (%s); retrying in %.1fs", self.last_error, delay)
         self.beat()
         self.tell_later(delay, PollDue())

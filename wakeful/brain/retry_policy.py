@@ -8,11 +8,10 @@ with `tell_later` instead.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 from tenacity import stop_after_attempt, stop_before_delay, wait_exponential_jitter
 
 from wakeful.brain.outcome import Failure, Outcome
+from wakeful.retry import CallState
 
 # Transient on the API's side. 400/401/403/404/413 are the request's or the
 # operator's fault: running the same turn again cannot fix them.
@@ -35,15 +34,6 @@ def worth_retrying(outcome: Outcome) -> bool:
             return False
 
 
-@dataclass
-class _CallState:
-    """The fields of tenacity's RetryCallState that its stop and wait strategies read."""
-
-    attempt_number: int
-    seconds_since_start: float
-    upcoming_sleep: float = 0.0
-
-
 class RetryPolicy:
     def __init__(self, max_attempts: int, budget: float, initial: float, maximum: float) -> None:
         self.max_attempts = max_attempts
@@ -58,7 +48,7 @@ class RetryPolicy:
         """
         if not worth_retrying(outcome):
             return None
-        state = _CallState(attempt, elapsed)
+        state = CallState(attempt, elapsed)
         state.upcoming_sleep = float(self._wait(state))  # type: ignore[arg-type]
         if self._stop(state):  # type: ignore[arg-type]
             return None
