@@ -32,12 +32,12 @@ if __name__ == "__main__" or TYPE_CHECKING:
     from telegram import Bot, ReactionTypeEmoji, ReplyParameters
     from telegram.request import HTTPXRequest
 
-    from wakeful.bots.local_api import BotApiCore, LocalBotApiServer, random_token
     from wakeful.brain.standin import command as standin
     from wakeful.config import BrainConfig, Config, Secret, TelegramConfig
     from wakeful.demo.report import Report, measure
     from wakeful.demo.users import SimulatedUsers
     from wakeful.service import Service
+    from wakeful.testing.bot_api import BotApiCore, LocalBotApiServer, random_token
 
 
 

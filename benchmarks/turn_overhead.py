@@ -30,12 +30,17 @@ from typing import TYPE_CHECKING
 # turn and counted as wakeful's overhead (a `wakeful run` main module is tiny). Brain
 # children import this file as __mp_main__, so they skip this block.
 if __name__ == "__main__" or TYPE_CHECKING:
-    from wakeful.bots.local_api import BotApiCore, InProcessRequest, LocalBotApiServer, random_token
     from wakeful.brain import standin
-    from wakeful.brain.fake_anthropic import claude_env
     from wakeful.config import BrainConfig, Config, Secret, TelegramConfig
     from wakeful.demo.claude import ClaudeNotFound, fake_api, find_claude, offline_brain
     from wakeful.service import Service
+    from wakeful.testing.bot_api import (
+        BotApiCore,
+        InProcessRequest,
+        LocalBotApiServer,
+        random_token,
+    )
+    from wakeful.testing.fake_anthropic import claude_env
 
 CHAT = 1_000_001
 

@@ -9,10 +9,10 @@ from typing import Any
 
 import pytest
 
-from wakeful.bots.local_api import BotApiCore, LocalBotApiServer, random_token
 from wakeful.brain import standin
 from wakeful.config import BrainConfig, Config, Secret, TelegramConfig, WatchdogConfig
 from wakeful.service import Service
+from wakeful.testing.bot_api import BotApiCore, LocalBotApiServer, random_token
 
 
 class BotApi:

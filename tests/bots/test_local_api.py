@@ -30,7 +30,7 @@ from telegram.error import (
 )
 from telegram.request import HTTPXRequest
 
-from wakeful.bots.local_api import BotApiCore, InProcessRequest, LocalBotApiServer, SentRecord
+from wakeful.testing.bot_api import BotApiCore, InProcessRequest, LocalBotApiServer, SentRecord
 
 TOKEN = "123456:local-api-test-token-0123456789"
 USER = 4242

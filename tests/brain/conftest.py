@@ -16,11 +16,11 @@ import pytest
 
 from tests.conftest import BotApi
 from wakeful.actors import status
-from wakeful.bots.local_api import SentRecord
-from wakeful.brain.fake_anthropic import EchoPrompt, FakeAnthropicApi, Script
 from wakeful.config import Config
 from wakeful.demo.claude import ClaudeNotFound, find_claude, offline_brain
 from wakeful.service import Service
+from wakeful.testing.bot_api import SentRecord
+from wakeful.testing.fake_anthropic import EchoPrompt, FakeAnthropicApi, Script
 
 # Short enough that every failure test ends in seconds, long enough for a loaded machine.
 FAST_TIMERS: dict[str, Any] = {

@@ -8,7 +8,7 @@ import pytest
 
 from tests.brain.conftest import Bridge, assert_no_leftovers
 from wakeful.actors import status
-from wakeful.brain.fake_anthropic import EchoPrompt, FakeAnthropicApi, Script
+from wakeful.testing.fake_anthropic import EchoPrompt, FakeAnthropicApi, Script
 
 pytestmark = [pytest.mark.real_cli, pytest.mark.timeout(120)]
 

@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 
-from wakeful.brain.fake_anthropic import (
+from wakeful.testing.fake_anthropic import (
     OVERLOADED_BODY,
     Answer,
     EchoPrompt,

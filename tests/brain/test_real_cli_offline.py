@@ -17,7 +17,8 @@ from pathlib import Path
 import pytest
 
 from wakeful.brain.events import ApiRetry, AssistantText, BrainEvent, SessionStarted, TurnResult
-from wakeful.brain.fake_anthropic import (
+from wakeful.brain.stream_json import StreamJsonParser
+from wakeful.testing.fake_anthropic import (
     Answer,
     EchoPrompt,
     ErrorStatus,
@@ -27,7 +28,6 @@ from wakeful.brain.fake_anthropic import (
     Script,
     claude_env,
 )
-from wakeful.brain.stream_json import StreamJsonParser
 
 pytestmark = [pytest.mark.real_cli, pytest.mark.timeout(60)]
 

@@ -10,7 +10,7 @@ import pytest
 from tests.brain.conftest import Bridge, assert_no_leftovers
 from wakeful.actors.chat import CONTEXT_LOST
 from wakeful.actors.commands import NEW_SESSION
-from wakeful.brain.fake_anthropic import Answer, EchoPrompt, FakeAnthropicApi
+from wakeful.testing.fake_anthropic import Answer, EchoPrompt, FakeAnthropicApi
 
 pytestmark = [pytest.mark.real_cli, pytest.mark.timeout(60)]
 

@@ -14,8 +14,8 @@ from contextlib import contextmanager
 from dataclasses import replace
 from pathlib import Path
 
-from wakeful.brain.fake_anthropic import EchoPrompt, FakeAnthropicApi, Script, claude_env
 from wakeful.config import BrainConfig
+from wakeful.testing.fake_anthropic import EchoPrompt, FakeAnthropicApi, Script, claude_env
 
 CLAUDE_CODE_VERSION = "2.1.328"
 REPO_ROOT = Path(__file__).resolve().parents[2]

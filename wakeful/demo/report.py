@@ -7,8 +7,8 @@ from collections import defaultdict
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from wakeful.bots.local_api import BotApiCore, SentRecord
 from wakeful.demo.users import UserMessage
+from wakeful.testing.bot_api import BotApiCore, SentRecord
 
 
 @dataclass(frozen=True)

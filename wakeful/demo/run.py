@@ -15,13 +15,13 @@ from collections.abc import Callable
 from dataclasses import dataclass, replace
 from pathlib import Path
 
-from wakeful.bots.local_api import BotApiCore, LocalBotApiServer, random_token
 from wakeful.brain import standin
 from wakeful.config import BrainConfig, Config, Secret, TelegramConfig, WatchdogConfig
 from wakeful.demo.claude import fake_api, find_claude, offline_brain
 from wakeful.demo.report import Report, measure, peak_concurrency
 from wakeful.demo.users import SimulatedUsers
 from wakeful.service import Service
+from wakeful.testing.bot_api import BotApiCore, LocalBotApiServer, random_token
 
 
 @dataclass(frozen=True)

@@ -6,7 +6,7 @@ import threading
 import time
 from dataclasses import dataclass
 
-from wakeful.bots.local_api import BotApiCore
+from wakeful.testing.bot_api import BotApiCore
 
 
 @dataclass(frozen=True)

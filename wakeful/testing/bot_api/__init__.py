@@ -4,8 +4,8 @@
 `InProcessRequest` plugs it straight into PTB without a socket.
 """
 
-from wakeful.bots.local_api.core import BotApiCore, SentRecord, random_token
-from wakeful.bots.local_api.http import LocalBotApiServer
-from wakeful.bots.local_api.inproc import InProcessRequest
+from wakeful.testing.bot_api.core import BotApiCore, SentRecord, random_token
+from wakeful.testing.bot_api.http import LocalBotApiServer
+from wakeful.testing.bot_api.inproc import InProcessRequest
 
 __all__ = ["BotApiCore", "InProcessRequest", "LocalBotApiServer", "SentRecord", "random_token"]

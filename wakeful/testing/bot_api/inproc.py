@@ -16,7 +16,7 @@ from urllib.parse import urlsplit
 from telegram.error import TimedOut
 from telegram.request import BaseRequest, RequestData
 
-from wakeful.bots.local_api.core import BotApiCore, Envelope
+from wakeful.testing.bot_api.core import BotApiCore, Envelope
 
 if TYPE_CHECKING:
     from telegram._utils.types import ODVInput

@@ -21,7 +21,7 @@ from types import TracebackType
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
-from wakeful.bots.local_api.core import BotApiCore, Envelope
+from wakeful.testing.bot_api.core import BotApiCore, Envelope
 
 log = logging.getLogger(__name__)
 
