@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Callable, Iterator
 from dataclasses import replace
 from pathlib import Path
@@ -10,18 +11,29 @@ from typing import Any
 import pytest
 
 from wakeful.brain import standin
-from wakeful.config import BrainConfig, Config, Secret, TelegramConfig, WatchdogConfig
+from wakeful.config import (
+    BrainConfig,
+    Config,
+    Secret,
+    ServiceConfig,
+    TelegramConfig,
+    WatchdogConfig,
+)
 from wakeful.service import Service
+from wakeful.state.journal import JournalConfig
 from wakeful.testing.bot_api import BotApiCore, LocalBotApiServer, random_token
 
 
 class BotApi:
     """A fake Telegram reachable over real HTTP, with its user-side controls."""
 
-    def __init__(self, core: BotApiCore, server: LocalBotApiServer, token: str) -> None:
+    def __init__(self, core: BotApiCore, server: LocalBotApiServer, token: str,
+                 tmp: Path) -> None:
         self.core = core
         self.server = server
         self.token = token
+        self.tmp = tmp
+        self._journals = itertools.count(1)
 
     def config(
         self,
@@ -29,8 +41,11 @@ class BotApi:
         brain_delay: float = 0.2,
         cap: int = 4,
         brain_log: Path | None = None,
+        journal: Path | None = None,
         **brain: Any,
     ) -> Config:
+        """A service for `chat_ids`; each call gets a fresh journal unless one is given
+        (pass the same path to a second service to play a restart)."""
         env = {"WAKEFUL_STANDIN_LOG": str(brain_log)} if brain_log else {}
         # Retried brain failures wait 0.1 s, not seconds: the tests are about what happens.
         brain_config = BrainConfig(
@@ -42,8 +57,13 @@ class BotApi:
                                     allowed_user_ids=tuple(chat_ids)),
             brain=replace(brain_config, **brain),
             watchdog=WatchdogConfig(heartbeat_interval=0.5, stale_after=30.0),
+            journal=JournalConfig(path=str(journal or self.new_journal()), synchronous="normal"),
+            service=ServiceConfig(shutdown_grace=5.0),
             token=Secret(self.token),
         )
+
+    def new_journal(self) -> Path:
+        return self.tmp / f"journal-{next(self._journals)}.sqlite3"
 
     def replies(self, chat_id: int) -> list[Any]:
         return [r for r in self.core.sent(chat_id)
@@ -57,11 +77,11 @@ class BotApi:
 
 
 @pytest.fixture
-def bot_api() -> Iterator[BotApi]:
+def bot_api(tmp_path: Path) -> Iterator[BotApi]:
     token = random_token()
     core = BotApiCore(token)
     with LocalBotApiServer(core) as server:
-        yield BotApi(core, server, token)
+        yield BotApi(core, server, token, tmp_path)
 
 
 @pytest.fixture

@@ -23,7 +23,7 @@ def test_brain_exiting_non_zero_gives_a_clear_error_reply_and_frees_its_slot(
     # Once answered, nothing about these messages stays in memory for the chat's lifetime.
     assert bot_api.core.wait_for(
         lambda c: service.ask(f"chat:{chat}")["open_updates"] == 0, timeout=10)
-    assert service.ledger.pending(chat) == []
+    assert service.journal.owed(chat) == []
 
 
 def test_brain_that_cannot_be_started_is_reported_not_hung(bot_api: BotApi, run_service) -> None:

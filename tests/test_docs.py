@@ -13,7 +13,7 @@ DOCS = Path(__file__).resolve().parent.parent / "docs"
 
 
 def test_architecture_doc_names_every_child_of_the_root_in_start_order() -> None:
-    parts = Parts(Config(), gateway=None, ledger=None)  # type: ignore[arg-type]
+    parts = Parts(Config(), gateway=None, journal=None, bot=None)  # type: ignore[arg-type]
     ids = [spec.id for spec in root_children(parts)]
     text = (DOCS / "architecture.md").read_text()
     tree = text[text.index("```text"):]

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import time
+
 from tests.conftest import BotApi
 
 
@@ -23,8 +25,9 @@ def test_user_who_blocked_the_bot_does_not_stall_the_chat(bot_api: BotApi, run_s
     bot_api.core.fail_next("sendMessage", 403, "Forbidden: bot was blocked by the user")
     bot_api.core.inject_text(chat, "lost to the block", user_id=chat)
     assert bot_api.core.wait_for(
-        lambda c: service.ledger.summary()["pending"] == 0
+        lambda c: service.journal.owed(chat) == []
         and c.call_counts().get("sendMessage", 0) >= 1, timeout=30)
+    assert service.journal.chat_totals(chat)["gone"] == "Forbidden: bot was blocked by the user"
     bot_api.core.inject_text(chat, "unblocked again", user_id=chat)
     (reply,) = bot_api.wait_replies(chat, 1)
     assert reply.text == "echo: unblocked again"
@@ -58,6 +61,12 @@ def test_getupdates_errors_are_retried_and_nothing_is_lost(bot_api: BotApi, run_
     bot_api.core.inject_text(chat, "through the outage", user_id=chat)
     (reply,) = bot_api.wait_replies(chat, 1)
     assert reply.text == "echo: through the outage"
+    # Both failures are met (before or after the message, as the polls fall) and survived.
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline and not (
+            service.ask("poller")["consecutive_failures"] == 0
+            and bot_api.core.call_counts()["getUpdates"] >= 4):
+        time.sleep(0.05)
     assert service.ask("poller")["consecutive_failures"] == 0
 
 
@@ -82,13 +91,14 @@ def test_unknown_user_is_refused_once_and_never_reaches_a_brain(bot_api: BotApi,
     bot_api.core.inject_text(stranger, "please", user_id=stranger)
     bot_api.core.inject_text(allowed, "hi", user_id=allowed)
     bot_api.wait_replies(allowed, 1)
-    assert bot_api.core.wait_for(lambda c: service.ask("chats")["refused"] == 2, timeout=10)
+    assert bot_api.core.wait_for(lambda c: service.ask("poller")["refused"] == 2, timeout=10)
     refusals = [r for r in bot_api.core.sent(stranger) if r.kind == "message"]
     assert len(refusals) == 1
     assert "allowlist" in refusals[0].text and str(stranger) in refusals[0].text
     assert not any(r.kind == "reaction" for r in bot_api.core.sent(stranger))
     assert service.ask("brain_pool")["turns_started"] == 1
-    assert service.ledger.pending(stranger) == []
+    assert service.journal.owed(stranger) == []
+    assert f"chat:{stranger}" not in {c["id"] for c in service.ask("chats")["children"]}
 
 
 def test_non_text_message_gets_a_clear_answer(bot_api: BotApi, run_service) -> None:

@@ -1,4 +1,4 @@
-"""Small pure parts: update parsing, the ledger, clocks, backoff."""
+"""Small pure parts: update parsing, clocks, backoff."""
 
 from __future__ import annotations
 
@@ -10,7 +10,6 @@ from wakeful.bots.updates import MalformedUpdate, parse_update
 from wakeful.clock import FakeClock, SystemClock
 from wakeful.messages import IncomingMessage
 from wakeful.retry import backoff
-from wakeful.state.ledger import Ledger
 
 
 def _msg(update_id: int, chat: int = 1) -> IncomingMessage:
@@ -20,35 +19,21 @@ def _msg(update_id: int, chat: int = 1) -> IncomingMessage:
 def test_text_update_becomes_an_incoming_message() -> None:
     raw = {"update_id": 7, "message": {"message_id": 3, "chat": {"id": 42, "type": "private"},
                                        "from": {"id": 42}, "text": "hi"}}
-    assert parse_update(raw, 1.5) == IncomingMessage(7, 42, 3, 42, "hi", 1.5)
+    parsed = parse_update(raw, 1.5)
+    assert parsed is not None
+    assert parsed.message == IncomingMessage(7, 42, 3, 42, "hi", 1.5)
+    assert parsed.addressing.chat_type == "private"
 
 
 def test_non_message_updates_are_ignored_and_broken_ones_named() -> None:
     assert parse_update({"update_id": 1, "edited_message": {}}, 0) is None
     photo = {"update_id": 2, "message": {"message_id": 1, "chat": {"id": 5}, "photo": []}}
-    assert parse_update(photo, 0).text is None  # type: ignore[union-attr]
+    assert parse_update(photo, 0).message.text is None  # type: ignore[union-attr]
     for broken in ({}, {"update_id": "x"}, {"update_id": 3, "message": "nope"},
                    {"update_id": 4, "message": {"message_id": 1}},
                    {"update_id": 5, "message": {"chat": {"id": 1}}}):
         with pytest.raises(MalformedUpdate):
             parse_update(broken, 0)
-
-
-def test_ledger_keeps_unanswered_messages_and_ignores_redeliveries() -> None:
-    ledger = Ledger()
-    assert ledger.record(_msg(1))
-    assert ledger.record(_msg(2))
-    assert not ledger.record(_msg(1)), "a re-delivered update must not be queued twice"
-    assert [m.update_id for m in ledger.pending(1)] == [1, 2]
-    assert ledger.mark_acked(1, 1) and not ledger.mark_acked(1, 1)
-    ledger.answered(1, 1)
-    assert [m.update_id for m in ledger.pending(1)] == [2]
-    ledger.confirm_offset(3)
-    ledger.confirm_offset(2)
-    assert ledger.offset == 3, "the offset never moves backwards"
-    ledger.set_session(1, "abc")
-    assert ledger.session(1) == "abc"
-    assert ledger.summary() == {"chats": 1, "pending": 1, "answered": 1}
 
 
 def test_fake_clock_fires_timers_in_order_only_when_advanced() -> None:

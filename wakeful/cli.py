@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
 import signal
 import sys
 import threading
@@ -40,6 +41,7 @@ def main(argv: list[str] | None = None) -> int:
 
 def _run(args: argparse.Namespace) -> int:
     from wakeful.service import Service
+    from wakeful.state.journal import JournalError
 
     try:
         config = load(args.config)
@@ -48,29 +50,56 @@ def _run(args: argparse.Namespace) -> int:
         print(f"wakeful: config error: {exc}", file=sys.stderr)
         return 2
     logs.configure(args.log_level, [token])
-    stop = threading.Event()
-    for sig in (signal.SIGTERM, signal.SIGINT):
-        signal.signal(sig, lambda *_: stop.set())
-    service = Service(config)
+    try:
+        service = Service(config)
+    except JournalError as exc:
+        print(f"wakeful: journal error: {exc}", file=sys.stderr)
+        return 1
+    stop = _stop_on_signals()
     try:
         service.start()
     except Exception as exc:
         log.critical("cannot start: %s", exc)
-        service.stop()
+        service.stop(grace=0)
         return 1
-    log.info("serving; SIGTERM or Ctrl-C stops")
+    log.info("serving; SIGTERM or Ctrl-C stops (a second one stops at once)")
     while not stop.is_set() and not service.gave_up.is_set():
         stop.wait(0.5)
     if service.gave_up.is_set():
         # Non-zero so the service manager (systemd Restart=on-failure) starts a fresh
         # process; abandoned actor threads are daemons and cannot hold the exit up.
-        log.critical("supervision gave up, exiting with status 1: %s", service.give_up_reason)
-        service.stop()
+        reason = service.give_up_reason or "unknown"
+        journal_failed = reason.startswith("journal: ")
+        who = "the journal failed" if journal_failed else "supervision gave up"
+        log.critical("%s, exiting with status 1: %s", who, reason)
+        service.stop(grace=0)
+        if journal_failed:
+            print(f"wakeful: journal error: {reason.removeprefix('journal: ')}",
+                  file=sys.stderr)
         return 1
-    log.info("stopping")
+    log.info("stopping: running turns get %.0fs to finish",
+             config.service.shutdown_grace)
     service.stop()
     log.info("stopped")
     return 0
+
+
+def _stop_on_signals() -> threading.Event:
+    """The first SIGTERM/SIGINT starts a clean stop; a second one exits at once.
+
+    Brains need no cleanup on that path: they die with the service (see brain/child.py).
+    """
+    stop = threading.Event()
+
+    def on_signal(signum: int, frame: object) -> None:
+        if stop.is_set():
+            os.write(2, b"wakeful: second signal, exiting now\n")
+            os._exit(1)
+        stop.set()
+
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, on_signal)
+    return stop
 
 
 def _demo(args: argparse.Namespace) -> int:

@@ -17,6 +17,9 @@ from pathlib import Path
 from typing import Any
 
 from wakeful.brain.command import reserved_flag
+from wakeful.ingest.admission import GroupMessages
+from wakeful.state.database import SYNCHRONOUS
+from wakeful.state.journal import JournalConfig
 
 DEFAULT_BASE_URL = "https://api.telegram.org/bot"
 
@@ -56,6 +59,13 @@ class TelegramConfig:
     poll_timeout: float = 30.0
     # Default deny: an empty allowlist answers nobody.
     allowed_user_ids: tuple[int, ...] = ()
+    # Chats (groups) whose every member is answered there.
+    allowed_chat_ids: tuple[int, ...] = ()
+    # "all": every group message Telegram delivers (its privacy mode already limits
+    # that); "addressed": only mentions of the bot, replies to it and commands.
+    group_messages: str = GroupMessages.ALL.value
+    # A stranger hears "not on the allowlist" at most once per chat per this many seconds.
+    refusal_every: float = 600.0
 
 
 @dataclass(frozen=True)
@@ -104,11 +114,28 @@ class SupervisionConfig:
 
 
 @dataclass(frozen=True)
+class ChatsConfig:
+    # A chat with nothing to do for this long gives its thread back; its next message
+    # starts a fresh actor from the journal (resuming the Claude session).
+    idle_after: float = 300.0
+
+
+@dataclass(frozen=True)
+class ServiceConfig:
+    # On SIGTERM/SIGINT running turns get this long to finish; the rest are stopped and
+    # run again after the restart. Keep it below systemd's TimeoutStopSec.
+    shutdown_grace: float = 20.0
+
+
+@dataclass(frozen=True)
 class Config:
     telegram: TelegramConfig = field(default_factory=TelegramConfig)
     brain: BrainConfig = field(default_factory=BrainConfig)
     watchdog: WatchdogConfig = field(default_factory=WatchdogConfig)
     supervision: SupervisionConfig = field(default_factory=SupervisionConfig)
+    journal: JournalConfig = field(default_factory=JournalConfig)
+    chats: ChatsConfig = field(default_factory=ChatsConfig)
+    service: ServiceConfig = field(default_factory=ServiceConfig)
     token: Secret | None = None
 
     def require_token(self) -> Secret:
@@ -124,6 +151,9 @@ _SECTIONS: dict[str, type] = {
     "brain": BrainConfig,
     "watchdog": WatchdogConfig,
     "supervision": SupervisionConfig,
+    "journal": JournalConfig,
+    "chats": ChatsConfig,
+    "service": ServiceConfig,
 }
 
 
@@ -227,6 +257,11 @@ def _validate(name: str, section: Any) -> None:
             raise ConfigError("[telegram] base_url must start with http:// or https://")
         if not 0 <= section.poll_timeout <= 50:
             raise ConfigError("[telegram] poll_timeout must be between 0 and 50 seconds")
+        if section.group_messages not in {g.value for g in GroupMessages}:
+            raise ConfigError("[telegram] group_messages must be \"all\" or \"addressed\", "
+                              f"got {section.group_messages!r}")
+        if section.refusal_every < 0:
+            raise ConfigError("[telegram] refusal_every must not be negative")
     elif isinstance(section, BrainConfig):
         _validate_brain(section)
     elif isinstance(section, WatchdogConfig) and (
@@ -237,6 +272,16 @@ def _validate(name: str, section: Any) -> None:
         )
     elif isinstance(section, SupervisionConfig) and section.abandoned_thread_limit < 0:
         raise ConfigError("[supervision] abandoned_thread_limit must not be negative")
+    elif isinstance(section, JournalConfig):
+        if section.synchronous not in SYNCHRONOUS:
+            raise ConfigError(f"[journal] synchronous must be one of {', '.join(SYNCHRONOUS)}, "
+                              f"got {section.synchronous!r}")
+        if section.retain_days <= 0:
+            raise ConfigError("[journal] retain_days must be positive")
+    elif isinstance(section, ChatsConfig) and section.idle_after <= 0:
+        raise ConfigError("[chats] idle_after must be positive")
+    elif isinstance(section, ServiceConfig) and section.shutdown_grace < 0:
+        raise ConfigError("[service] shutdown_grace must not be negative")
 
 
 def _validate_brain(brain: BrainConfig) -> None:

@@ -7,10 +7,14 @@ is reading the system's protocol.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from wakeful.bots.errors import FailureKind
 from wakeful.brain.events import BrainEvent
+from wakeful.supervision.latch import Latch
+
+if TYPE_CHECKING:
+    from wakeful.state.records import Answer
 
 # --- what the outside world sends in -------------------------------------------------
 
@@ -131,9 +135,68 @@ class PollFailed:
 
 @dataclass(frozen=True)
 class MessageArrived:
-    """Poller -> chats supervisor -> chat actor: a stored message is waiting to be handled."""
+    """Poller -> chats supervisor -> chat actor: a message was admitted and committed."""
 
     message: IncomingMessage
+
+
+@dataclass(frozen=True)
+class WorkWaiting:
+    """Poller -> chats supervisor -> chat actor: the journal holds work for this chat.
+
+    Sent by a (re)started poller for every chat with open work, because a predecessor
+    may have committed a batch and died before routing it.
+    """
+
+    chat_id: int
+
+
+@dataclass(frozen=True)
+class PollingStopRequested:
+    """Service -> poller (ask): the service is stopping; fetch nothing more."""
+
+
+# --- passivation ---------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class IdleCheckDue:
+    """Timer -> chat: has this chat had nothing to do since `epoch`?"""
+
+    epoch: int
+
+
+@dataclass(frozen=True)
+class ChatIdle:
+    """Chat -> chats supervisor: I have had nothing to do for `idle_after`; stop me."""
+
+    chat_id: int
+    generation: int
+
+
+# --- stopping cleanly ----------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class DrainRequested:
+    """Service -> brain pool: start no turn; let running ones finish within `grace`,
+    then end the rest and give their messages back to the journal to run again."""
+
+    grace: float
+    latch: Latch = field(compare=False)
+
+
+@dataclass(frozen=True)
+class DrainDeadlinePassed:
+    """Timer -> brain pool: the shutdown grace is over."""
+
+
+@dataclass(frozen=True)
+class WindDownRequested:
+    """Service -> chats supervisor -> chat actors: deliver what you hold, leave every
+    status message saying something true, then check yourself off the latch."""
+
+    latch: Latch = field(compare=False)
 
 
 # --- turns ---------------------------------------------------------------------------
@@ -145,6 +208,7 @@ class TurnRequested:
 
     chat_id: int
     turn_id: str
+    update_id: int  # the message this turn answers (the journal's row; one owner at a time)
     prompt: str
     session_id: str | None = None
 
@@ -178,19 +242,14 @@ class TurnProgressed:
 
 @dataclass(frozen=True)
 class TurnFinished:
-    """Brain pool -> chat: the turn is over, one way or another."""
+    """Brain pool -> chat: the turn is over and its answer is stored in the journal."""
 
     chat_id: int
     turn_id: str
-    ok: bool
-    text: str
-    session_id: str | None = None  # the session the CLI reported; None: keep the old one
-    error: str | None = None
+    update_id: int
+    answer: Answer
     cost_usd: float | None = None
     duration_s: float | None = None
-    cancelled: bool = False
-    session_reset: bool = False  # the session must not be resumed: start fresh next turn
-    context_lost: bool = False  # the old session was gone; this answer started a new one
     attempts: int = 1
     api_retries: int = 0  # the CLI's own api_retry events, over all attempts
 
@@ -210,6 +269,15 @@ class TurnRetryScheduled:
 @dataclass(frozen=True)
 class TurnCancelRequested:
     """Chat -> brain pool: the user sent /cancel; stop this turn wherever it is."""
+
+    chat_id: int
+    turn_id: str
+
+
+@dataclass(frozen=True)
+class TurnAbandoned:
+    """Brain pool -> chat: this turn will not finish in this run (the service is
+    stopping); its message stays open in the journal and runs again after the restart."""
 
     chat_id: int
     turn_id: str
@@ -252,6 +320,11 @@ class TurnDeadlinePassed:
 
 
 @dataclass(frozen=True)
+class RetentionDue:
+    """Timer -> retention: time to delete what the journal no longer needs."""
+
+
+@dataclass(frozen=True)
 class TypingDue:
     """Timer -> chat: Telegram's typing indicator lasts ~5 s; renew it while a turn runs."""
 
@@ -263,6 +336,7 @@ class DeliveryDone:
     """Gateway callback -> chat: the head of the outbox reached Telegram."""
 
     seq: int
+    message_id: int | None = None
 
 
 @dataclass(frozen=True)

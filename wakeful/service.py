@@ -1,4 +1,11 @@
-"""The running service: gateway + supervision tree, started and stopped as one."""
+"""The running service: journal + gateway + supervision tree, started and stopped as one.
+
+A clean stop (SIGTERM, Ctrl-C, `stop()`) loses nothing and tells nobody anything
+false: polling stops first (what was fetched is committed), running turns get the
+shutdown grace to finish, the rest are killed and go back to the journal to run after
+the restart, chats deliver what they hold and correct their status messages, and
+only then does the tree stop, in reverse start order.
+"""
 
 from __future__ import annotations
 
@@ -12,15 +19,28 @@ from telegram.request import BaseRequest
 from wakeful.bots.gateway import TelegramGateway
 from wakeful.clock import Clock, SystemClock
 from wakeful.config import Config
-from wakeful.messages import StateRequested
-from wakeful.state.ledger import Ledger
+from wakeful.ingest.admission import BotIdentity
+from wakeful.messages import (
+    DrainRequested,
+    PollingStopRequested,
+    StateRequested,
+    WindDownRequested,
+)
+from wakeful.state.journal import Journal
 from wakeful.supervision.abandoned import AbandonedThreads
 from wakeful.supervision.context import ChildContext
 from wakeful.supervision.directory import Directory
+from wakeful.supervision.latch import Latch
 from wakeful.supervision.supervisor import Supervisor
 from wakeful.tree import ROOT_SPEC, Parts, root_children
 
 log = logging.getLogger(__name__)
+
+# After the brains: how long chats get to deliver what they hold and fix their status
+# messages. Telegram being down must not hold a stop up for longer than this.
+WIND_DOWN = 5.0
+# Beyond the grace: the time a killed turn's process needs to be reported gone.
+DRAIN_SLACK = 5.0
 
 
 class Service:
@@ -31,12 +51,18 @@ class Service:
         request: BaseRequest | None = None,
         get_updates_request: BaseRequest | None = None,
         gateway: TelegramGateway | None = None,
+        journal: Journal | None = None,
     ) -> None:
-        """`gateway` replaces the one built from config (tests pass one that injects faults)."""
+        """`gateway` and `journal` replace the ones built from config (tests inject faults).
+
+        Opening the journal can raise JournalError (locked, read-only, corrupt): the
+        caller reports its one line and exits non-zero.
+        """
         self.config = config
         self.clock = clock or SystemClock()
         self.directory = Directory()
-        self.ledger = Ledger()
+        self.gave_up = threading.Event()
+        self.give_up_reason: str | None = None
         self.abandoned = AbandonedThreads(config.supervision.abandoned_thread_limit)
         self.gateway = gateway or TelegramGateway(
             config.require_token(),
@@ -45,9 +71,11 @@ class Service:
             request=request,
             get_updates_request=get_updates_request,
         )
-        self.gave_up = threading.Event()
-        self.give_up_reason: str | None = None
+        self.journal = journal or Journal(
+            config.journal.resolved_path(), config.journal.synchronous, wall=self.clock.wall)
+        self.journal.set_failure_handler(lambda reason: self._on_give_up(f"journal: {reason}"))
         self._root: pykka.ActorRef[Any] | None = None
+        self._stopped = False
 
     def start(self) -> None:
         me = self.gateway.start()
@@ -60,23 +88,50 @@ class Service:
             clock=self.clock,
             abandoned=self.abandoned,
         )
-        parts = Parts(self.config, self.gateway, self.ledger)
+        parts = Parts(self.config, self.gateway, self.journal,
+                      BotIdentity(int(me["id"]), str(me.get("username") or "")))
         self._root = Supervisor.start(ctx, ROOT_SPEC, root_children(parts), self._on_give_up)
         # on_start (which starts every child) runs before any message, so this answer
         # means the whole tree is up and registered.
         self._root.ask(StateRequested(), timeout=30.0)
 
-    def stop(self, timeout: float = 60.0) -> None:
+    def stop(self, grace: float | None = None, timeout: float = 60.0) -> None:
+        """Stop cleanly (see the module docstring); `grace` overrides the configured one."""
+        if self._stopped:
+            return
+        self._stopped = True
         if self._root is not None:
+            if self.journal.failure is None and not self.gave_up.is_set():
+                self._wind_down(self.config.service.shutdown_grace if grace is None else grace)
             try:
                 self._root.stop(block=True, timeout=timeout)
             except pykka.Timeout:
                 log.error("the tree did not stop within %.0fs", timeout)
             self._root = None
         self.gateway.stop()
+        self.journal.close()
         close = getattr(self.clock, "close", None)
         if close is not None:
             close()
+
+    def _wind_down(self, grace: float) -> None:
+        poller = self.directory.lookup("poller")
+        if poller is not None:
+            try:
+                poller.ref.ask(PollingStopRequested(), timeout=5.0)
+            except (pykka.Timeout, pykka.ActorDeadError):
+                log.warning("the poller did not confirm it stopped polling")
+        drained = Latch()
+        if self.directory.tell("brain_pool", DrainRequested(grace, drained)):
+            late = drained.wait(grace + DRAIN_SLACK)
+            if late:
+                log.warning("brain pool did not drain in time: %s", sorted(late))
+        settled = Latch()
+        if self.directory.tell("chats", WindDownRequested(settled)):
+            late = settled.wait(WIND_DOWN)
+            if late:
+                log.warning("%d chats could not deliver everything before the stop; the "
+                            "journal keeps it for the next run", len(late))
 
     def state(self, timeout: float = 5.0) -> dict[str, Any]:
         """Ask every live actor for a snapshot; a silent one shows as such."""
@@ -88,7 +143,7 @@ class Service:
                 actors[entry.name] = {"unresponsive": type(exc).__name__}
         return {
             "actors": actors,
-            "ledger": self.ledger.summary(),
+            "journal": self.journal.summary(),
             "undeliverable": self.directory.undeliverable,
             "abandoned_threads": self.abandoned.summary(),
             "gave_up": self.give_up_reason,
@@ -102,10 +157,13 @@ class Service:
         return snapshot
 
     def _on_give_up(self, reason: str) -> None:
-        """The root died (intensity exceeded, too many abandoned threads, or a bug).
+        """The root died (intensity exceeded, too many abandoned threads, or a bug), or the
+        journal failed.
 
-        Executed on the root supervisor's thread; the owner of the process (cli) waits
-        on `gave_up` and exits non-zero.
+        Executed on the root supervisor's thread, or on whichever actor's thread met the
+        journal failure; the owner of the process (cli) waits on `gave_up` and exits
+        non-zero.
         """
-        self.give_up_reason = reason
+        if self.give_up_reason is None:
+            self.give_up_reason = reason
         self.gave_up.set()

@@ -1,14 +1,15 @@
 """The whole supervision tree in one screen.
 
     root (rest_for_one, 5 restarts / 60 s)   gives up -> the process exits 1
-    ├── brain_pool    cap, FIFO, one child process per turn
+    ├── brain_pool    cap, FIFO, one child process per turn; owns turns in the journal
     ├── chats         dynamic supervisor (one_for_one, 50 restarts / 60 s)
-    │   └── chat:<id> one ChatActor per chat, created on its first message
-    ├── poller        long-polls Telegram; feeds chats, which must exist first
+    │   └── chat:<id> one ChatActor per chat with work; idle ones are stopped
+    ├── poller        long-polls Telegram, admits, commits; feeds chats, which must exist
+    ├── retention     deletes what the journal no longer needs
     └── watchdog      pings everyone, reports the silent to their supervisor
 
 rest_for_one because each child depends on those above it: a restarted brain_pool
-has forgotten every turn in flight, so the chats (rebuilt from the ledger) ask again.
+has forgotten every turn in flight, so the chats (rebuilt from the journal) ask again.
 The watchdog depends on nobody but is last so that it stops first: no actor is
 reported stale while the tree shuts down. Restarting it loses nothing, because it
 re-reads what to watch from the directory. Children start top to bottom and stop
@@ -24,10 +25,12 @@ from wakeful.actors.brain_pool import BrainPool, chat_address
 from wakeful.actors.chat import ChatActor
 from wakeful.actors.chats import ChatsSupervisor
 from wakeful.actors.poller import Poller
+from wakeful.actors.retention import Retention
 from wakeful.actors.watchdog import Watchdog
 from wakeful.bots.gateway import TelegramGateway
 from wakeful.config import Config
-from wakeful.state.ledger import Ledger
+from wakeful.ingest.admission import AccessPolicy, BotIdentity, GroupMessages
+from wakeful.state.journal import Journal
 from wakeful.supervision.spec import (
     Backoff,
     ChildSpec,
@@ -59,7 +62,14 @@ class Parts:
 
     config: Config
     gateway: TelegramGateway
-    ledger: Ledger
+    journal: Journal
+    bot: BotIdentity
+
+
+def access_policy(config: Config) -> AccessPolicy:
+    telegram = config.telegram
+    return AccessPolicy(frozenset(telegram.allowed_user_ids), frozenset(telegram.allowed_chat_ids),
+                        GroupMessages(telegram.group_messages))
 
 
 def watchdog_tick(heartbeat_interval: float) -> float:
@@ -81,22 +91,24 @@ def root_children(parts: Parts) -> list[ChildSpec]:
     def chat_spec(chat_id: int) -> ChildSpec:
         return spec(
             id=chat_address(chat_id),
-            start=lambda ctx: ChatActor.start(ctx, chat_id, parts.gateway, parts.ledger),
+            start=lambda ctx: ChatActor.start(ctx, chat_id, parts.gateway, parts.journal,
+                                              idle_after=cfg.chats.idle_after),
             restart=Restart.TRANSIENT,
             critical=False,
         )
 
     return [
-        spec(id="brain_pool", start=lambda ctx: BrainPool.start(ctx, cfg.brain)),
+        spec(id="brain_pool", start=lambda ctx: BrainPool.start(ctx, cfg.brain, parts.journal)),
         spec(
             id="chats",
-            start=lambda ctx: ChatsSupervisor.start(
-                ctx, CHATS_SPEC, chat_spec, parts.gateway, parts.ledger,
-                frozenset(cfg.telegram.allowed_user_ids),
-            ),
+            start=lambda ctx: ChatsSupervisor.start(ctx, CHATS_SPEC, chat_spec, parts.journal),
             shutdown_timeout=30.0,
         ),
-        spec(id="poller", start=lambda ctx: Poller.start(ctx, parts.gateway, parts.ledger)),
+        spec(id="poller", start=lambda ctx: Poller.start(
+            ctx, parts.gateway, parts.journal, access_policy(cfg), parts.bot,
+            cfg.telegram.refusal_every)),
+        spec(id="retention", start=lambda ctx: Retention.start(
+            ctx, parts.journal, cfg.journal.retain_days, cfg.telegram.refusal_every)),
         spec(
             id="watchdog",
             start=lambda ctx: Watchdog.start(ctx, tick=watchdog_tick(hb.heartbeat_interval)),

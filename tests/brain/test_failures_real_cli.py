@@ -14,7 +14,7 @@ import pytest
 
 from tests.brain.conftest import Bridge, assert_no_leftovers
 from wakeful.actors import status
-from wakeful.actors.chat import SORRY
+from wakeful.actors.replies import SORRY
 from wakeful.testing.fake_anthropic import (
     Answer,
     EchoPrompt,

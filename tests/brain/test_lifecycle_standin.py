@@ -14,7 +14,7 @@ import pytest
 
 from tests.brain.conftest import Bridge, assert_no_leftovers
 from wakeful.actors import status
-from wakeful.actors.chat import SESSION_RESET, SORRY
+from wakeful.actors.replies import SESSION_RESET, SORRY
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -26,7 +26,7 @@ def test_brain_that_never_exits_after_answering_is_killed_and_the_next_message_s
     bridge: Bridge = standin_bridge([chat], brain_delay=0.1, result_grace=1.0)
     bridge.say(chat, "hello")
     bridge.wait_replies(chat, 1)
-    session = bridge.service.ledger.session(chat)
+    session = bridge.service.journal.session(chat)
     assert session is not None
 
     bridge.say(chat, "answer, then hang around [[linger]]")
@@ -39,7 +39,7 @@ def test_brain_that_never_exits_after_answering_is_killed_and_the_next_message_s
     killed_after = bridge.attempts(chat)[1]["seconds"]
     assert killed_after < 0.1 + 1.0 + 3.0, "ended by the result grace, not by the budget"
     # The lingering run resumed `session`, which may now be poisoned: it is not used again.
-    fresh = bridge.service.ledger.session(chat)
+    fresh = bridge.service.journal.session(chat)
     assert fresh is not None and fresh != session
     assert_no_leftovers(bridge.service)
 

@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 
 from tests.brain.conftest import Bridge, assert_no_leftovers
-from wakeful.actors.chat import CONTEXT_LOST
 from wakeful.actors.commands import NEW_SESSION
+from wakeful.actors.replies import CONTEXT_LOST
 from wakeful.testing.fake_anthropic import Answer, EchoPrompt, FakeAnthropicApi
 
 pytestmark = [pytest.mark.real_cli, pytest.mark.timeout(60)]
@@ -26,7 +26,7 @@ def test_answer_is_the_apis_text_and_the_next_message_continues_the_same_session
     (first,) = bridge.wait_replies(chat, 1)
     assert first.text == "The secret word is PLOVER."
     assert first.reply_to_message_id == first_id
-    session = bridge.service.ledger.session(chat)
+    session = bridge.service.journal.session(chat)
     assert session is not None
     # The id is the CLI's own: its transcript exists under the chat's working directory.
     assert list((tmp_path / "home" / ".claude" / "projects").glob(f"*/{session}.jsonl"))
@@ -36,9 +36,9 @@ def test_answer_is_the_apis_text_and_the_next_message_continues_the_same_session
     assert second.text == "again: what was it?"
     history = str(anthropic.message_requests[-1].body)
     assert "remember a word" in history and "PLOVER" in history, "the session was resumed"
-    assert bridge.service.ledger.session(chat) == session
+    assert bridge.service.journal.session(chat) == session
 
-    totals = bridge.pool()["chats"][chat]
+    totals = bridge.service.journal.chat_totals(chat)
     assert totals["turns"] == 2 and totals["failed"] == 0
     assert totals["cost_usd"] > 0, "the CLI's reported cost is recorded per chat"
     assert bridge.notices(chat) == [], "a quick answer needs no status message"
@@ -51,7 +51,7 @@ def test_a_vanished_session_falls_back_to_a_fresh_one_once_and_says_context_was_
     chat = 610_002
     bridge: Bridge = claude_bridge([chat])
     gone = str(uuid.uuid4())
-    bridge.service.ledger.set_session(chat, gone)
+    bridge.service.journal.set_session(chat, gone)
 
     bridge.say(chat, "do you remember me?")
     (reply,) = bridge.wait_replies(chat, 1)
@@ -60,7 +60,7 @@ def test_a_vanished_session_falls_back_to_a_fresh_one_once_and_says_context_was_
     # Told before the answer, so the answer reads in context.
     notice = bridge.notices(chat)[0]
     assert notice.at_monotonic <= reply.at_monotonic
-    new_session = bridge.service.ledger.session(chat)
+    new_session = bridge.service.journal.session(chat)
     assert new_session is not None and new_session != gone
     assert [a["failure"] for a in bridge.attempts(chat)] == ["session_missing", None]
     assert len(anthropic.message_requests) == 1, "the missing session cost no API call"

@@ -12,6 +12,7 @@ from tests.supervision.harness import Tree
 from wakeful.clock import Clock
 from wakeful.config import Config
 from wakeful.service import Service
+from wakeful.state.journal import Journal
 
 
 @pytest.fixture
@@ -33,9 +34,10 @@ def service() -> Iterator[Callable[..., tuple[Service, FaultyGateway]]]:
     """Start the real service with a fault-injecting gateway; stop it after the test."""
     started: list[tuple[Service, FaultyGateway]] = []
 
-    def start(config: Config, clock: Clock | None = None) -> tuple[Service, FaultyGateway]:
+    def start(config: Config, clock: Clock | None = None,
+              journal: Journal | None = None) -> tuple[Service, FaultyGateway]:
         gateway = FaultyGateway.for_config(config)
-        svc = Service(config, clock=clock, gateway=gateway)
+        svc = Service(config, clock=clock, gateway=gateway, journal=journal)
         started.append((svc, gateway))
         svc.start()
         return svc, gateway
@@ -43,4 +45,7 @@ def service() -> Iterator[Callable[..., tuple[Service, FaultyGateway]]]:
     yield start
     for svc, gateway in reversed(started):
         gateway.release_all()
-        svc.stop()
+        release = getattr(svc.journal, "release_all", None)
+        if release is not None:
+            release()
+        svc.stop(grace=0)

@@ -1,4 +1,4 @@
-"""A Telegram gateway that can be told to wedge or fail one call: faults at the edge.
+"""A Telegram gateway and a journal that can be told to wedge or fail one call: faults at the edges.
 
 Production code is untouched: the Service accepts any TelegramGateway, and this one
 only adds faults in front of the real calls.
@@ -14,6 +14,7 @@ from typing import Any
 from tests.supervision.harness import HANG_GUARD
 from wakeful.bots.gateway import TelegramGateway
 from wakeful.config import Config
+from wakeful.state.journal import Journal
 
 
 class Wedge:
@@ -89,6 +90,55 @@ class FaultyGateway(TelegramGateway):
     def _inject(self, method: str, chat_id: int | None) -> None:
         with self._lock:
             queue = self._faults.get((method, chat_id))
+            fault = queue.popleft() if queue else None
+        if isinstance(fault, Wedge):
+            fault.hold()
+        elif fault is not None:
+            raise fault
+
+
+class FaultyJournal(Journal):
+    """The real journal, with faults on the way into (or out of) a chosen method.
+
+    `before`: the call never reaches SQLite (nothing committed). `after`: the call is
+    committed, then the caller's thread hangs or raises, as if it died right after.
+    """
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._fault_lock = threading.Lock()
+        self._faults: dict[tuple[str, str], deque[Wedge | Boom]] = {}
+        self.wedges: list[Wedge] = []
+
+    def wedge_next(self, method: str, when: str = "before") -> Wedge:
+        wedge = Wedge()
+        with self._fault_lock:
+            self._faults.setdefault((method, when), deque()).append(wedge)
+            self.wedges.append(wedge)
+        return wedge
+
+    def fail_next(self, method: str, when: str = "before") -> None:
+        with self._fault_lock:
+            self._faults.setdefault((method, when), deque()).append(
+                Boom(f"{method} failed on purpose ({when} its commit)"))
+
+    def release_all(self) -> None:
+        for wedge in self.wedges:
+            wedge.release()
+
+    def accept_batch(self, *args: Any, **kwargs: Any) -> Any:
+        self._inject("accept_batch", "before")
+        result = super().accept_batch(*args, **kwargs)
+        self._inject("accept_batch", "after")
+        return result
+
+    def has_open_work(self, chat_id: int) -> bool:
+        self._inject("has_open_work", "before")
+        return super().has_open_work(chat_id)
+
+    def _inject(self, method: str, when: str) -> None:
+        with self._fault_lock:
+            queue = self._faults.get((method, when))
             fault = queue.popleft() if queue else None
         if isinstance(fault, Wedge):
             fault.hold()

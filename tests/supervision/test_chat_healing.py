@@ -32,8 +32,8 @@ def _all_answered(bot_api: BotApi, service: Service, chat: int, count: int) -> N
     dies in between (at-least-once); faults are injected only after this barrier.
     """
     bot_api.wait_replies(chat, count)
-    assert settle_until(service.directory, lambda: not service.ledger.pending(chat)), (
-        _texts(bot_api, chat), service.ledger.pending(chat))
+    assert settle_until(service.directory, lambda: not service.journal.owed(chat)), (
+        _texts(bot_api, chat), service.journal.owed(chat))
 
 
 def test_a_chat_actor_that_crashes_on_a_message_is_restarted_and_answers_the_rest_in_order(
@@ -72,7 +72,7 @@ def test_a_chat_actor_wedged_in_a_handler_is_replaced_and_its_chat_answered_once
     wedged_at = clock.monotonic()
     for text in ("two", "three"):  # sent to the wedged actor's mailbox
         bot_api.core.inject_text(chat, text)
-    assert settle_until(svc.directory, lambda: len(svc.ledger.pending(chat)) == 3, skip={name})
+    assert settle_until(svc.directory, lambda: len(svc.journal.owed(chat)) == 3, skip={name})
 
     assert advance(clock, svc.directory, 5 * INTERVAL, 0.1, skip={name},
                    until=lambda: _chat_child(svc, chat)["generation"] != 1)

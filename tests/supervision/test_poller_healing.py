@@ -8,8 +8,6 @@ from tests.conftest import BotApi
 from tests.supervision.harness import advance, settle_until
 from wakeful.clock import FakeClock
 from wakeful.config import WatchdogConfig
-from wakeful.messages import IncomingMessage
-from wakeful.state.ledger import Ledger
 
 INTERVAL = 1.0
 
@@ -49,7 +47,7 @@ def test_a_poller_wedged_mid_call_is_replaced_and_every_update_is_answered_exact
 
     bot_api.core.inject_text(chat, "four")
     bot_api.wait_replies(chat, 5)
-    assert settle_until(svc.directory, lambda: not svc.ledger.pending(chat))
+    assert settle_until(svc.directory, lambda: not svc.journal.owed(chat))
     texts = [r.text for r in bot_api.replies(chat)]
     assert texts == ["echo: hello", "echo: one", "echo: two", "echo: three", "echo: four"]
     assert svc.ask("poller")["generation"] > 1
@@ -57,17 +55,3 @@ def test_a_poller_wedged_mid_call_is_replaced_and_every_update_is_answered_exact
     assert bot_api.core.wait_for(lambda c: c.pending_update_ids() == [], timeout=10), (
         "every update confirmed to Telegram")
 
-
-def _message(update_id: int, chat: int = 1) -> IncomingMessage:
-    return IncomingMessage(update_id, chat, update_id, chat, f"m{update_id}", 0.0)
-
-
-def test_the_ledger_refuses_an_update_a_late_poller_fetches_again() -> None:
-    ledger = Ledger()
-    assert ledger.record(_message(7))
-    assert not ledger.record(_message(7)), "a re-delivery before the offset moved"
-    ledger.confirm_offset(8)
-    ledger.answered(1, 7)
-    assert not ledger.record(_message(7)), "below the confirmed offset: stored long ago"
-    assert ledger.pending(1) == []
-    assert ledger.offset == 8, "a replacement poller resumes from here"

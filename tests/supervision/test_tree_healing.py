@@ -5,9 +5,10 @@ from __future__ import annotations
 from dataclasses import replace
 
 from tests.conftest import BotApi
+from tests.supervision.faults import FaultyJournal
 from tests.supervision.harness import advance, settle_until
 from wakeful.clock import FakeClock
-from wakeful.config import WatchdogConfig
+from wakeful.config import ChatsConfig, WatchdogConfig
 from wakeful.service import Service
 
 INTERVAL = 1.0
@@ -20,28 +21,30 @@ def _root_child(svc: Service, name: str) -> dict:
 def test_a_wedged_chats_supervisor_is_replaced_and_the_chats_it_owed_are_answered(
     bot_api: BotApi, service
 ) -> None:
-    chat, stranger = 840_001, 840_999
+    chat = 840_001
     clock = FakeClock()
     config = replace(bot_api.config([chat], brain_delay=0.05),
-                     watchdog=WatchdogConfig(heartbeat_interval=INTERVAL, stale_after=1.5))
-    svc, gateway = service(config, clock=clock)
+                     watchdog=WatchdogConfig(heartbeat_interval=INTERVAL, stale_after=1.5),
+                     chats=ChatsConfig(idle_after=2.0))
+    journal = FaultyJournal(str(bot_api.new_journal()), "normal", wall=clock.wall)
+    svc, _gateway = service(config, clock=clock, journal=journal)
     bot_api.core.inject_text(chat, "hello")
     bot_api.wait_replies(chat, 1)
 
-    # The chats supervisor sends refusals itself; that call hangs on the way back.
-    wedge = gateway.wedge_next("send_message", stranger)
-    bot_api.core.inject_text(stranger, "let me in")
-    assert wedge.entered.wait(10)
-    bot_api.core.inject_text(chat, "are you there?")  # queued behind the wedge
-    assert settle_until(svc.directory, lambda: len(svc.ledger.pending(chat)) == 1,
+    # The idle chat asks to be stopped; the supervisor's journal check hangs.
+    wedge = journal.wedge_next("has_open_work")
+    assert advance(clock, svc.directory, 5.0, 0.1, skip={"chats"},
+                   until=wedge.entered.is_set)
+    bot_api.core.inject_text(chat, "are you there?")  # committed, routed to the wedged one
+    assert settle_until(svc.directory, lambda: len(svc.journal.owed(chat)) == 1,
                         skip={"chats"})
 
     assert advance(clock, svc.directory, 5 * INTERVAL, 0.1, skip={"chats"},
                    until=lambda: _root_child(svc, "chats")["generation"] != 1)
     advance(clock, svc.directory, 0.3, 0.1, skip={"chats"})  # backoff: a new chats starts
 
-    # The new supervisor retired the old one's chat actor and started one for the chat
-    # the ledger says is owed an answer, without waiting for the user to write again.
+    # The new supervisor retired the old one's chat actor; the restarted poller nudged
+    # every chat the journal says is owed something, without waiting for the user.
     bot_api.wait_replies(chat, 2)
     assert [r.text for r in bot_api.replies(chat)] == ["echo: hello", "echo: are you there?"]
     assert svc.ask(f"chat:{chat}")["generation"] > 1

@@ -4,9 +4,17 @@ A turn runs as one or more attempts, each in its own child process
 (wakeful/brain/process.py). This actor admits attempts under the cap, in FIFO order
 and at most one turn per chat; tells waiting chats their place in line; decides from
 each attempt's outcome whether to answer, retry later (tenacity's strategies, timed by
-`tell_later`, never by sleeping) or fall back to a fresh session; and records cost and
-duration per chat. Nothing here blocks: child output arrives as messages from each
-attempt's reader thread.
+`tell_later`, never by sleeping) or fall back to a fresh session.
+
+One owner per turn: before an attempt runs, the pool claims its message in the
+journal under its own generation, and it stores the answer there before telling the
+chat. A replacement pool first takes back what older owners held and kills their
+brains; a fenced pool's late result is discarded. The same message never runs in two
+brains at once, even when a replaced chat actor asks for it again.
+
+Stopping: on `DrainRequested` nothing new starts; running turns may finish within the
+grace, then the rest are killed and their messages given back to the journal to run
+after the restart, never reported to the user as failures.
 """
 
 from __future__ import annotations
@@ -18,9 +26,11 @@ from collections import deque
 from dataclasses import dataclass, field
 from typing import Any
 
+from wakeful.actors.turns import Turn, answer_for
 from wakeful.brain import command, process
 from wakeful.brain.child import ChildReport, Spawned, TurnSpec
 from wakeful.brain.events import ApiRetry, BrainEvent
+from wakeful.brain.leftovers import kill_leftover_group
 from wakeful.brain.outcome import Failure, Outcome, summarize
 from wakeful.brain.process import BrainProcess
 from wakeful.brain.retry_policy import RetryPolicy
@@ -29,6 +39,9 @@ from wakeful.config import BrainConfig
 from wakeful.messages import (
     BrainOutput,
     BrainProcessEnded,
+    DrainDeadlinePassed,
+    DrainRequested,
+    TurnAbandoned,
     TurnCancelRequested,
     TurnDeadlinePassed,
     TurnFinished,
@@ -39,7 +52,9 @@ from wakeful.messages import (
     TurnRetryScheduled,
     TurnStarted,
 )
+from wakeful.state.journal import Journal
 from wakeful.supervision.context import ChildContext
+from wakeful.supervision.latch import Latch
 from wakeful.supervision.supervised import SupervisedActor, tell_quietly
 
 log = logging.getLogger(__name__)
@@ -55,33 +70,8 @@ def chat_address(chat_id: int) -> str:
 
 
 @dataclass
-class _Turn:
-    """A chat's request, across all the attempts it takes."""
-
-    request: TurnRequested
-    session_id: str | None  # what the next attempt resumes
-    attempts: int = 0
-    retries: int = 0  # attempts re-run by the retry policy (not the session fallback)
-    first_started_at: float | None = None
-    context_lost: bool = False
-    cancelled: bool = False
-    api_retries: int = 0
-    cost_usd: float = 0.0
-    told_position: int | None = None
-    told_at: float = 0.0
-
-    @property
-    def chat_id(self) -> int:
-        return self.request.chat_id
-
-    @property
-    def turn_id(self) -> str:
-        return self.request.turn_id
-
-
-@dataclass
 class _Attempt:
-    turn: _Turn
+    turn: Turn
     process: BrainProcess
     started_at: float
     events: list[BrainEvent] = field(default_factory=list)
@@ -89,40 +79,41 @@ class _Attempt:
     brain_pid: int | None = None
 
 
-@dataclass
-class _ChatTotals:
-    turns: int = 0
-    failed: int = 0
-    cancelled: int = 0
-    cost_usd: float = 0.0
-    api_seconds: float = 0.0  # the CLI's own duration_ms, summed
-    wall_seconds: float = 0.0
-
-
 class BrainPool(SupervisedActor):
-    def __init__(self, ctx: ChildContext, config: BrainConfig) -> None:
+    def __init__(self, ctx: ChildContext, config: BrainConfig, journal: Journal) -> None:
         super().__init__(ctx)
         self.config = config
+        self._journal = journal
         self._limits = TimerLimits(
             first_event=config.first_event_timeout, idle=config.idle_timeout,
             budget=config.turn_budget, result_grace=config.result_grace,
         )
         self._policy = RetryPolicy(config.max_attempts, config.retry_budget,
                                    config.retry_initial_delay, config.retry_max_delay)
-        self._waiting: deque[_Turn] = deque()
+        self._waiting: deque[Turn] = deque()
         self._running: dict[str, _Attempt] = {}
-        self._backing_off: dict[str, _Turn] = {}
+        self._backing_off: dict[str, Turn] = {}
+        self._turns: dict[int, Turn] = {}  # by update_id: every turn this pool holds
         self._seq = itertools.count(1)
-        self._totals: dict[int, _ChatTotals] = {}
         self._recent: deque[dict[str, Any]] = deque(maxlen=RECENT_ATTEMPTS)
+        self._draining: Latch | None = None
         self.peak_running = 0
         self.turns_started = 0
         self.attempts_started = 0
         self.turns_failed = 0
+        self.leftovers_killed = 0
 
     # --- lifecycle -------------------------------------------------------------------
 
     def started(self) -> None:
+        # Whatever an older owner (a replaced pool, or the last run of the service) still
+        # holds comes back to the journal, and its brain dies first: one owner per turn.
+        for leftover in self._journal.reclaim_turns(self.ctx.generation):
+            killed = kill_leftover_group(leftover.pid, leftover.start_time)
+            if killed:
+                self.leftovers_killed += killed
+                log.warning("killed %d processes of a brain left running by an earlier "
+                            "owner (pid %d)", killed, leftover.pid)
         process.warm_up()
 
     def stopping(self) -> None:
@@ -135,17 +126,18 @@ class BrainPool(SupervisedActor):
             "cap": self.config.max_concurrent,
             "running": [
                 {"turn": a.turn.turn_id, "attempt_id": key, "chat": a.turn.chat_id,
-                 "attempt": a.turn.attempts, "pid": a.brain_pid,
-                 "seconds": round(now - a.started_at, 1)}
+                 "update_id": a.turn.update_id, "attempt": a.turn.attempts,
+                 "pid": a.brain_pid, "seconds": round(now - a.started_at, 1)}
                 for key, a in self._running.items()
             ],
             "waiting": [t.chat_id for t in self._waiting],
             "backing_off": [t.chat_id for t in self._backing_off.values()],
+            "draining": self._draining is not None,
             "peak_running": self.peak_running,
             "turns_started": self.turns_started,
             "attempts_started": self.attempts_started,
             "turns_failed": self.turns_failed,
-            "chats": {chat: vars(totals).copy() for chat, totals in self._totals.items()},
+            "leftovers_killed": self.leftovers_killed,
             "recent": list(self._recent),
         }
 
@@ -165,17 +157,39 @@ class BrainPool(SupervisedActor):
                 self._on_deadline(attempt_id)
             case TurnCancelRequested():
                 self._on_cancel(message)
+            case DrainRequested():
+                self._on_drain(message)
+            case DrainDeadlinePassed():
+                self._on_drain_deadline()
             case _:
                 return super().handle(message)
         return None
 
     def _on_requested(self, request: TurnRequested) -> None:
-        self._waiting.append(_Turn(request, request.session_id))
+        held = self._turns.get(request.update_id)
+        if held is not None:
+            # A replaced chat actor asks again for a message we already hold: keep the one
+            # turn, answer the new asker (chats are addressed by name, not by instance).
+            held.request = request
+            if any(a.turn is held for a in self._running.values()):
+                self._tell_chat(held, TurnStarted(held.chat_id, held.turn_id, held.attempts))
+            else:
+                held.told_position = None
+                self._tell_positions()
+            return
+        turn = Turn(request, request.session_id)
+        self._turns[request.update_id] = turn
+        if self._draining is not None:
+            self._abandon(turn)
+            return
+        self._waiting.append(turn)
         self._admit()
 
     # --- admission -------------------------------------------------------------------
 
     def _admit(self) -> None:
+        if self._draining is not None:
+            return
         busy_chats = {a.turn.chat_id for a in self._running.values()}
         for turn in list(self._waiting):
             if len(self._running) >= self.config.max_concurrent:
@@ -183,9 +197,24 @@ class BrainPool(SupervisedActor):
             if turn.chat_id in busy_chats:
                 continue  # one turn per chat at a time; it keeps its place in line
             self._waiting.remove(turn)
-            busy_chats.add(turn.chat_id)
-            self._start_attempt(turn)
+            if self._claim(turn):
+                busy_chats.add(turn.chat_id)
+                self._start_attempt(turn)
         self._tell_positions()
+
+    def _claim(self, turn: Turn) -> bool:
+        claim = self._journal.begin_turn(turn.update_id, self.ctx.generation)
+        if claim.granted:
+            return True
+        self._turns.pop(turn.update_id, None)
+        if claim.answer is not None:
+            # Answered while its chat was being replaced: hand over the stored answer.
+            self._tell_chat(turn, TurnFinished(turn.chat_id, turn.turn_id, turn.update_id,
+                                               claim.answer))
+        else:
+            log.warning("turn %s: message %d is not ours to run; dropped", turn.turn_id,
+                        turn.update_id)
+        return False
 
     def _tell_positions(self) -> None:
         now = self.ctx.clock.monotonic()
@@ -197,7 +226,7 @@ class BrainPool(SupervisedActor):
             turn.told_position, turn.told_at = position, now
             self._tell_chat(turn, TurnQueued(turn.chat_id, turn.turn_id, position))
 
-    def _start_attempt(self, turn: _Turn) -> None:
+    def _start_attempt(self, turn: Turn) -> None:
         attempt_id = f"t{next(self._seq)}"
         now = self.ctx.clock.monotonic()
         spec = TurnSpec(
@@ -210,12 +239,12 @@ class BrainPool(SupervisedActor):
             kill_grace=self.config.kill_grace,
         )
         pool = self.actor_ref
-        process = BrainProcess(
+        brain = BrainProcess(
             spec,
             on_item=lambda item: tell_quietly(pool, BrainOutput(attempt_id, item)),
             on_exit=lambda code: tell_quietly(pool, BrainProcessEnded(attempt_id, code)),
         )
-        self._running[attempt_id] = _Attempt(turn, process, now)
+        self._running[attempt_id] = _Attempt(turn, brain, now)
         turn.attempts += 1
         turn.told_position = None
         if turn.first_started_at is None:
@@ -224,7 +253,7 @@ class BrainPool(SupervisedActor):
         self.attempts_started += 1
         self.peak_running = max(self.peak_running, len(self._running))
         try:
-            process.start()
+            brain.start()
         except Exception as exc:  # a turn that cannot start fails alone, not the pool
             log.error("cannot start a brain process: %s", exc)
             self._running.pop(attempt_id)
@@ -247,12 +276,16 @@ class BrainPool(SupervisedActor):
             attempt.report = item
         elif isinstance(item, Spawned):
             attempt.brain_pid = item.pid
+            # Recorded so that whoever comes after us (a replacement pool, the next run)
+            # can kill this brain if we cannot.
+            self._journal.brain_started(attempt.turn.update_id, self.ctx.generation,
+                                        item.pid, item.start_time)
         else:
             attempt.events.append(item)
             if isinstance(item, ApiRetry):
                 attempt.turn.api_retries += 1
-                self._tell_chat(attempt.turn,
-                                TurnProgressed(attempt.turn.chat_id, attempt.turn.turn_id, item))
+                self._tell_chat(attempt.turn, TurnProgressed(
+                    attempt.turn.chat_id, attempt.turn.turn_id, item))
 
     def _on_ended(self, ended: BrainProcessEnded) -> None:
         attempt = self._running.pop(ended.turn_id, None)
@@ -261,10 +294,16 @@ class BrainPool(SupervisedActor):
         now = self.ctx.clock.monotonic()
         outcome = summarize(attempt.events, attempt.report, ended.exitcode, self._limits)
         self._record(ended.turn_id, attempt, outcome, now)
-        self._decide(attempt.turn, outcome, now)
+        if self._draining is not None and not outcome.ok and not attempt.turn.cancelled:
+            # Most likely ended by the same stop signal that is stopping us: not a
+            # failure to report, a turn to run again after the restart.
+            self._abandon(attempt.turn)
+        else:
+            self._decide(attempt.turn, outcome, now)
         self._admit()
+        self._maybe_drained()
 
-    def _decide(self, turn: _Turn, outcome: Outcome, now: float) -> None:
+    def _decide(self, turn: Turn, outcome: Outcome, now: float) -> None:
         """Answer, retry later, or try once more without the session."""
         if turn.cancelled and not outcome.ok:
             self._finish(turn, outcome, now)
@@ -320,46 +359,78 @@ class BrainPool(SupervisedActor):
             if turn is None:
                 return
             self._waiting.remove(turn)
+            # Never claimed: claim it now, so the answer below can be stored as ours.
+            if not self._claim(turn):
+                return
         turn.cancelled = True
         self._finish(turn, Outcome(False, "", Failure.CANCELLED, "cancelled"), now)
         self._tell_positions()
 
+    # --- stopping --------------------------------------------------------------------
+
+    def _on_drain(self, drain: DrainRequested) -> None:
+        self._draining = drain.latch
+        drain.latch.expect(self.ctx.child_id)
+        drain.latch.close()
+        for turn in [*self._waiting, *self._backing_off.values()]:
+            self._abandon(turn)
+        self._waiting.clear()
+        self._backing_off.clear()
+        if self._running:
+            log.info("stopping: waiting up to %.0fs for %d running turns", drain.grace,
+                     len(self._running))
+            self.tell_later(drain.grace, DrainDeadlinePassed())
+        self._maybe_drained()
+
+    def _on_drain_deadline(self) -> None:
+        if self._running:
+            log.warning("stopping: %d turns did not finish within the grace; they run "
+                        "again after the restart", len(self._running))
+        for attempt in list(self._running.values()):
+            attempt.process.kill()
+            self._abandon(attempt.turn)
+        self._running.clear()
+        self._maybe_drained()
+
+    def _abandon(self, turn: Turn) -> None:
+        """Give the message back to the journal unanswered: it runs after the restart."""
+        self._turns.pop(turn.update_id, None)
+        self._journal.release_turn(turn.update_id, self.ctx.generation)
+        self._tell_chat(turn, TurnAbandoned(turn.chat_id, turn.turn_id))
+
+    def _maybe_drained(self) -> None:
+        if self._draining is not None and not self._running:
+            self._draining.done(self.ctx.child_id)
+
     # --- the end of a turn -----------------------------------------------------------
 
-    def _finish(self, turn: _Turn, outcome: Outcome, now: float) -> None:
-        cancelled = turn.cancelled and not outcome.ok
-        totals = self._totals.setdefault(turn.chat_id, _ChatTotals())
-        totals.turns += 1
-        wall = now - turn.first_started_at if turn.first_started_at is not None else 0.0
-        totals.wall_seconds += wall
-        if cancelled:
-            totals.cancelled += 1
-            log.info("turn %s cancelled by the user", turn.turn_id)
-        elif not outcome.ok:
-            totals.failed += 1
+    def _finish(self, turn: Turn, outcome: Outcome, now: float) -> None:
+        self._turns.pop(turn.update_id, None)
+        answer = answer_for(turn, outcome)
+        if not outcome.ok and not turn.cancelled:
             self.turns_failed += 1
             log.warning("turn %s failed after %d attempt(s): %s", turn.turn_id, turn.attempts,
                         outcome.error)
-        # After the fallback the old session is gone whatever happened; after a kill
-        # that followed the result, the new one may be poisoned.
-        session_reset = outcome.session_unsafe or (turn.context_lost and not outcome.session_id)
+        # Stored before anyone is told: from here the answer survives any crash.
+        stored = self._journal.finish_turn(
+            turn.update_id, self.ctx.generation, answer,
+            session_id=None if answer.session_reset else outcome.session_id,
+            cost_usd=turn.cost_usd or outcome.cost_usd)
+        if not stored:
+            log.warning("turn %s: message %d has another owner now; result discarded",
+                        turn.turn_id, turn.update_id)
+            return
+        wall = now - turn.first_started_at if turn.first_started_at is not None else 0.0
         self._tell_chat(turn, TurnFinished(
-            turn.chat_id, turn.turn_id, ok=outcome.ok, text=outcome.text,
-            session_id=None if session_reset else outcome.session_id,
-            error=outcome.error, cost_usd=turn.cost_usd or outcome.cost_usd,
-            duration_s=round(wall, 3), cancelled=cancelled, session_reset=session_reset,
-            context_lost=turn.context_lost, attempts=turn.attempts,
-            api_retries=turn.api_retries,
+            turn.chat_id, turn.turn_id, turn.update_id, answer,
+            cost_usd=turn.cost_usd or outcome.cost_usd, duration_s=round(wall, 3),
+            attempts=turn.attempts, api_retries=turn.api_retries,
         ))
 
     def _record(self, attempt_id: str, attempt: _Attempt, outcome: Outcome, now: float) -> None:
         turn = attempt.turn
-        totals = self._totals.setdefault(turn.chat_id, _ChatTotals())
         if outcome.cost_usd:
             turn.cost_usd += outcome.cost_usd
-            totals.cost_usd += outcome.cost_usd
-        if outcome.duration_ms:
-            totals.api_seconds += outcome.duration_ms / 1000
         report = attempt.report
         if outcome.garbage_lines:
             log.warning("attempt %s: %d unreadable stdout lines, last: %r", attempt_id,
@@ -377,5 +448,6 @@ class BrainPool(SupervisedActor):
             "garbage_lines": outcome.garbage_lines,
         })
 
-    def _tell_chat(self, turn: _Turn, message: Any) -> None:
-        self.ctx.directory.tell(chat_address(turn.chat_id), message)
+    def _tell_chat(self, turn: Turn, message: Any) -> None:
+        if not self.fenced:
+            self.ctx.directory.tell(chat_address(turn.chat_id), message)

@@ -1,10 +1,12 @@
-"""ChatActor: one per chat. Its mailbox is the chat's order; it never waits on a brain.
+"""ChatActor: one per chat with work. Its mailbox is the chat's order; it never waits on a brain.
 
 On each message it acknowledges at once (👀 and typing), then asks the brain pool for
-a turn only if none is in flight for this chat. The pool answers with messages; the
-actor sends replies through a per-chat outbox, one at a time, so Telegram receives
-them in the order the user wrote. The ledger, not this actor, holds what is still owed,
-so a replacement instance picks up exactly where this one stopped.
+a turn only if none is in flight for this chat. The pool stores each answer in the
+journal before it says the turn is over; the actor sends it through a per-chat outbox,
+one part at a time and in order, recording each part Telegram took. The journal, not
+this actor, holds what is still owed: a replacement instance, a passivated chat's next
+instance, or the next run of the service picks up exactly where this one stopped.
+A chat with nothing to do for `idle_after` asks its supervisor to stop it.
 """
 
 from __future__ import annotations
@@ -14,7 +16,7 @@ import logging
 from collections import deque
 from typing import Any
 
-from wakeful.actors import commands, status
+from wakeful.actors import commands, replies, status
 from wakeful.actors.commands import Command
 from wakeful.actors.outbox import Outbox, Outgoing
 from wakeful.actors.status import Edit, Send, StatusBoard
@@ -23,13 +25,16 @@ from wakeful.bots.gateway import TelegramGateway
 from wakeful.brain.events import ApiRetry
 from wakeful.messages import (
     AckDue,
+    ChatIdle,
     DeliveryDone,
     DeliveryFailed,
+    IdleCheckDue,
     IncomingMessage,
     MessageArrived,
     ResendDue,
     StatusDue,
     StatusShown,
+    TurnAbandoned,
     TurnCancelRequested,
     TurnFinished,
     TurnProgressed,
@@ -38,23 +43,21 @@ from wakeful.messages import (
     TurnRetryScheduled,
     TurnStarted,
     TypingDue,
+    WindDownRequested,
+    WorkWaiting,
 )
 from wakeful.retry import backoff
-from wakeful.state.ledger import Ledger
+from wakeful.state.journal import Journal
+from wakeful.state.records import Answer, AnswerKind, MessageState
 from wakeful.supervision.context import ChildContext
+from wakeful.supervision.latch import Latch
 from wakeful.supervision.supervised import SupervisedActor, tell_quietly
 
 log = logging.getLogger(__name__)
 
 ACK_EMOJI = "👀"
 TYPING_EVERY = 4.0  # Telegram shows "typing" for ~5 s per call
-MAX_ACK_ATTEMPTS = 3  # a late 👀 still tells the user they were heard; a lost one doesn't
-SORRY = "⚠️ Sorry, I could not answer that: "
-CANCELLED_REPLY = "⏹ Cancelled: I stopped working on this message."
-CONTEXT_LOST = ("ℹ️ I could not find our earlier conversation, so this answer starts "
-                "a new one.")
-SESSION_RESET = ("ℹ️ Claude did not shut down cleanly after answering, so your next "
-                 "message starts a new conversation.")
+IDLE_AFTER = 300.0
 
 
 class ChatActor(SupervisedActor):
@@ -63,35 +66,43 @@ class ChatActor(SupervisedActor):
         ctx: ChildContext,
         chat_id: int,
         gateway: TelegramGateway,
-        ledger: Ledger,
+        journal: Journal,
         brain_pool: str = "brain_pool",
+        chats: str = "chats",
+        idle_after: float = IDLE_AFTER,
     ) -> None:
         super().__init__(ctx)
         self.chat_id = chat_id
         self._gateway = gateway
-        self._ledger = ledger
+        self._journal = journal
         self._pool = brain_pool
+        self._chats = chats
+        self._idle_after = idle_after
         self._queue: deque[IncomingMessage] = deque()
-        self._known: set[int] = set()
+        # update_id -> message_id of everything this instance still owes an answer or a
+        # delivery; a message leaves only once its answer is out.
+        self._known: dict[int, int] = {}
         self._in_flight: tuple[str, IncomingMessage] | None = None
         self._turns = itertools.count(1)
         self._outbox = Outbox(
-            chat_id, send=self._deliver,
-            answered=self._answered,
+            chat_id, send=self._deliver, sent=self._part_sent,
             retry_later=lambda delay, seq: self.tell_later(delay, ResendDue(seq)),
+            gone=self._chat_gone,
         )
-        self._wait = backoff(initial=0.5, maximum=20.0)
+        self._wait = backoff(initial=0.5, maximum=30.0)
         self._status_board = StatusBoard()
         self._status_due_at: float | None = None
+        self._idle_epoch = itertools.count(1)
+        self._idle_since: int | None = None
+        self._winding_down: Latch | None = None
         self.status: str = "idle"
 
     # --- lifecycle -------------------------------------------------------------------
 
     def started(self) -> None:
-        # Whatever a previous instance received but did not answer is still ours.
-        for message in self._ledger.pending(self.chat_id):
-            self._accept(message)
+        self._load_work()
         self._next_turn()
+        self._settle()
 
     def snapshot(self) -> dict[str, Any]:
         return {
@@ -101,7 +112,6 @@ class ChatActor(SupervisedActor):
             "turn": self._in_flight[0] if self._in_flight else None,
             "outbox": len(self._outbox),
             "open_updates": len(self._known),
-            "session": self._ledger.session(self.chat_id) is not None,
         }
 
     # --- messages --------------------------------------------------------------------
@@ -111,7 +121,10 @@ class ChatActor(SupervisedActor):
             return None  # a newer instance owns this chat; anything we'd do is stale
         match message:
             case MessageArrived(message=incoming):
-                self._accept(incoming)
+                self._accept(incoming, MessageState.ACCEPTED)
+                self._next_turn()
+            case WorkWaiting():
+                self._load_work()
                 self._next_turn()
             case TurnQueued(turn_id=turn_id, position=position) if self._is_current(turn_id):
                 self.status = f"queued #{position}"
@@ -128,20 +141,23 @@ class ChatActor(SupervisedActor):
                 self._show(turn_id, status.retry_scheduled(message))
             case TurnFinished(turn_id=turn_id) if self._is_current(turn_id):
                 self._on_finished(message)
+            case TurnAbandoned(turn_id=turn_id) if self._is_current(turn_id):
+                self.status = "paused (the service is stopping)"
+                self._show(turn_id, status.PAUSED)
             case TurnQueued() | TurnStarted() | TurnProgressed() | TurnFinished() | \
-                    TurnRetryScheduled():
-                pass  # about a turn a previous instance started; the ledger re-queued it
+                    TurnRetryScheduled() | TurnAbandoned():
+                pass  # about a turn a previous instance started; the journal re-queued it
             case StatusDue():
                 self._status_due_at = None
                 self._pump_status()
             case StatusShown():
                 self._on_status_shown(message)
             case TypingDue(turn_id=turn_id):
-                if self._is_current(turn_id):
+                if self._is_current(turn_id) and self._winding_down is None:
                     self._typing()
                     self.tell_later(TYPING_EVERY, TypingDue(turn_id))
-            case DeliveryDone(seq=seq):
-                self._outbox.delivered(seq)
+            case DeliveryDone(seq=seq, message_id=message_id):
+                self._outbox.delivered(seq, message_id)
             case DeliveryFailed(what="react"):
                 self._on_ack_failed(message)
             case DeliveryFailed(what="send"):
@@ -150,21 +166,44 @@ class ChatActor(SupervisedActor):
                 self._react(message_id, attempt)
             case ResendDue(seq=seq):
                 self._outbox.resend(seq)
+            case IdleCheckDue(epoch=epoch):
+                if epoch == self._idle_since and self._winding_down is None:
+                    self.ctx.directory.tell(self._chats, ChatIdle(self.chat_id,
+                                                                  self.ctx.generation))
+            case WindDownRequested(latch=latch):
+                self._wind_down(latch)
             case _:
                 return super().handle(message)
+        self._settle()
         return None
 
     # --- intake ----------------------------------------------------------------------
 
-    def _accept(self, message: IncomingMessage) -> None:
+    def _load_work(self) -> None:
+        """Take up what the journal says this chat is owed, in the chat's order."""
+        work = self._journal.open_work(self.chat_id, self.ctx.clock.monotonic())
+        if work.carried_over and not self.fenced:
+            self._outbox.notice(replies.restarted(work.carried_over))
+            self._journal.told_restart(self.chat_id)
+        for pending in work.answers:
+            if pending.update_id in self._known:
+                continue
+            self._known[pending.update_id] = pending.reply_to
+            self._outbox.deliver(pending.update_id, pending.reply_to,
+                                 replies.parts(pending.answer), pending.parts_sent)
+        for open_message in work.messages:
+            self._accept(open_message.message, open_message.state)
+
+    def _accept(self, message: IncomingMessage, state: MessageState) -> None:
         if message.update_id in self._known:
             return
-        self._known.add(message.update_id)
-        if not self.fenced and self._ledger.mark_acked(self.chat_id, message.update_id):
+        self._known[message.update_id] = message.message_id
+        if state is MessageState.ACCEPTED and not self.fenced:
+            self._journal.mark_acked(message.update_id)
             self._react(message.message_id)
             self._typing()
         if message.text is None or not message.text.strip():
-            self._reply("I can only read text messages for now.", message)
+            self._reply(message, Answer(AnswerKind.REPLY, replies.CANNOT_READ))
             return
         if commands.parse(message.text) is Command.CANCEL:
             self._cancel(message)  # now, not in turn: it is about the turn already running
@@ -173,24 +212,24 @@ class ChatActor(SupervisedActor):
 
     def _cancel(self, message: IncomingMessage) -> None:
         if self.fenced:
-            return  # replaced mid-handler: the successor reads this /cancel from the ledger
+            return  # replaced mid-handler: the successor reads this /cancel from the journal
         if self._in_flight is None:
-            self._reply(commands.NOTHING_TO_CANCEL, message)
+            self._reply(message, Answer(AnswerKind.REPLY, commands.NOTHING_TO_CANCEL))
             return
         # The cancelled turn's own reply says so; the /cancel itself needs no answer.
-        self._answered(message.update_id)
+        self._reply(message, Answer(AnswerKind.NONE))
         self.ctx.directory.tell(self._pool, TurnCancelRequested(self.chat_id,
                                                                 self._in_flight[0]))
 
     def _next_turn(self) -> None:
-        if self.fenced:
-            return  # replaced mid-handler: the successor starts from the ledger
+        if self.fenced or self._winding_down is not None:
+            return  # replaced mid-handler, or stopping: the journal keeps what waits
         # /new applies in message order: what came before it still belongs to the old session.
         while self._in_flight is None and self._queue \
                 and commands.parse(self._queue[0].text) is Command.NEW:
             new = self._queue.popleft()
-            self._ledger.set_session(self.chat_id, None)
-            self._reply(commands.NEW_SESSION, new)
+            self._journal.set_session(self.chat_id, None)
+            self._reply(new, Answer(AnswerKind.REPLY, commands.NEW_SESSION))
         if self._in_flight is not None or not self._queue:
             if self._in_flight is None:
                 self.status = "idle"
@@ -201,10 +240,9 @@ class ChatActor(SupervisedActor):
         self.status = "requested"
         self._status_board.open(turn_id, self.ctx.clock.monotonic())
         assert message.text is not None
-        if self.fenced:
-            return  # replaced mid-handler: the successor requests this turn itself
         self.ctx.directory.tell(self._pool, TurnRequested(
-            self.chat_id, turn_id, message.text, self._ledger.session(self.chat_id)))
+            self.chat_id, turn_id, message.update_id, message.text,
+            self._journal.session(self.chat_id)))
         self.tell_later(TYPING_EVERY, TypingDue(turn_id))
 
     def _is_current(self, turn_id: str) -> bool:
@@ -222,25 +260,21 @@ class ChatActor(SupervisedActor):
         assert self._in_flight is not None
         _, message = self._in_flight
         self._in_flight = None
-        self._status_board.close(finished.turn_id, status.final(finished))
+        self._status_board.close(finished.turn_id, status.final(finished.answer))
         self._pump_status()
-        # Keep the session the CLI reported, not the one we passed: a resume may hand back
-        # a new id. None means the run started no session, so the old one still holds.
-        if finished.session_reset:
-            self._ledger.set_session(self.chat_id, None)
-        elif finished.session_id:
-            self._ledger.set_session(self.chat_id, finished.session_id)
-        if finished.context_lost:
-            self._notice(CONTEXT_LOST)
-        if finished.cancelled:
-            self._reply(CANCELLED_REPLY, message)
-        elif finished.ok:
-            self._reply(finished.text, message)
-        else:
-            self._reply(SORRY + (finished.error or "unknown error"), message)
-        if finished.ok and finished.session_reset:
-            self._notice(SESSION_RESET)
+        # The pool stored the answer before telling us: from here it is only delivery
+        # (unless a journal reload already delivered it).
+        if finished.update_id in self._known:
+            self._outbox.deliver(finished.update_id, message.message_id,
+                                 replies.parts(finished.answer))
         self._next_turn()
+
+    def _reply(self, message: IncomingMessage, answer: Answer) -> None:
+        """Wakeful's own answer: stored first like any other, then delivered."""
+        if self.fenced:
+            return
+        self._journal.reply(message.update_id, answer)
+        self._outbox.deliver(message.update_id, message.message_id, replies.parts(answer))
 
     # --- the status message: one per turn, edited in place, never faster than allowed ---
 
@@ -267,7 +301,7 @@ class ChatActor(SupervisedActor):
         def done(future: Any) -> None:
             """Executed on the gateway's event-loop thread."""
             if future.cancelled():
-                return  # the gateway is stopping; the ledger still owes whatever this was
+                return  # the gateway is stopping
             exc = future.exception()
             if exc is None:
                 message_id = future.result() if isinstance(call, Send) else known_id
@@ -293,32 +327,20 @@ class ChatActor(SupervisedActor):
                                  self.ctx.clock.monotonic(), shown.retry_after)
         self._pump_status()
 
-    # --- replies go through the outbox, which keeps their order --------------------
-
-    def _answered(self, update_id: int) -> None:
-        self._ledger.answered(self.chat_id, update_id)
-        # Answered updates are never delivered again (the ledger refuses them), so the
-        # dedupe set only needs what is still open; it must not grow with the chat's age.
-        self._known.discard(update_id)
-
-    def _reply(self, text: str, message: IncomingMessage) -> None:
-        self._outbox.reply(text, message.message_id, message.update_id)
-
-    def _notice(self, text: str) -> None:
-        self._outbox.notice(text)
+    # --- delivery: the outbox decides, these do the I/O and the bookkeeping ----------
 
     def _deliver(self, outgoing: Outgoing) -> None:
         if self.fenced:
-            return  # replaced mid-handler: the successor answers from the ledger
+            return  # replaced mid-handler: the successor answers from the journal
         me, seq = self.actor_ref, outgoing.seq
 
         def done(future: Any) -> None:
             """Executed on the gateway's event-loop thread."""
             if future.cancelled():
-                return  # the gateway is stopping; the ledger still owes whatever this was
+                return  # the gateway is stopping; the journal still owes whatever this was
             exc = future.exception()
             if exc is None:
-                tell_quietly(me, DeliveryDone(seq))
+                tell_quietly(me, DeliveryDone(seq, future.result()))
             else:
                 failure = classify(exc)
                 tell_quietly(me, DeliveryFailed("send", failure.description,
@@ -327,7 +349,26 @@ class ChatActor(SupervisedActor):
         self._gateway.send_message(self.chat_id, outgoing.text, outgoing.reply_to) \
             .add_done_callback(done)
 
-    # --- acknowledgements (fire and forget: they are hints, not content) -------------
+    def _part_sent(self, outgoing: Outgoing, message_id: int | None) -> None:
+        if outgoing.update_id is None or self.fenced:
+            return
+        if message_id is not None:
+            self._journal.part_sent(outgoing.update_id, outgoing.index, message_id)
+        if outgoing.last:
+            self._journal.answer_delivered(outgoing.update_id)
+            self._known.pop(outgoing.update_id, None)
+
+    def _chat_gone(self, reason: str) -> None:
+        if self.fenced:
+            return
+        self._journal.chat_gone(self.chat_id, reason)
+        self._queue.clear()
+        self._known.clear()
+        if self._in_flight is not None:
+            self.ctx.directory.tell(self._pool, TurnCancelRequested(self.chat_id,
+                                                                    self._in_flight[0]))
+
+    # --- acknowledgements: hints, but a 👀 is worth retrying until the answer is out --
 
     def _react(self, message_id: int, attempt: int = 1) -> None:
         if self.fenced:
@@ -337,7 +378,7 @@ class ChatActor(SupervisedActor):
         def done(future: Any) -> None:
             """Executed on the gateway's event-loop thread."""
             if future.cancelled():
-                return  # the gateway is stopping; the ledger still owes whatever this was
+                return
             exc = future.exception()
             if exc is not None:
                 failure = classify(exc)
@@ -349,23 +390,50 @@ class ChatActor(SupervisedActor):
     def _on_ack_failed(self, failed: DeliveryFailed) -> None:
         failure: TelegramFailure = failed.details["failure"]
         attempt: int = failed.details["attempt"]
-        if not failure.retryable or attempt >= MAX_ACK_ATTEMPTS:
+        message_id: int = failed.details["message_id"]
+        still_open = message_id in self._known.values()
+        if not failure.retryable or not still_open:
             log.info("chat %s: no 👀 after %d attempts: %s", self.chat_id, attempt,
                      failure.description)
             return
         delay = failure.retry_after or self._wait(attempt)
-        self.tell_later(delay, AckDue(failed.details["message_id"], attempt + 1))
+        self.tell_later(delay, AckDue(message_id, attempt + 1))
 
     def _typing(self) -> None:
         if self.fenced:
             return
         self._gateway.send_typing(self.chat_id).add_done_callback(_log_failure)
 
+    # --- stopping: passivation and the service's clean stop --------------------------
+
+    def _settle(self) -> None:
+        """After every message: an idle chat schedules its own passivation check."""
+        idle = (self._in_flight is None and not self._queue and self._outbox.idle
+                and self._status_board.idle)
+        if self._winding_down is not None:
+            if self._outbox.idle and self._status_board.idle:
+                self._winding_down.done(self.ctx.child_id)
+            return
+        if not idle:
+            self._idle_since = None
+        elif self._idle_since is None:
+            self._idle_since = next(self._idle_epoch)
+            self.tell_later(self._idle_after, IdleCheckDue(self._idle_since))
+
+    def _wind_down(self, latch: Latch) -> None:
+        self._winding_down = latch
+        self._queue.clear()  # still open in the journal: the next run takes them up
+        if self._in_flight is not None:
+            # Its turn was given back to the journal; the status must not say "working".
+            self._show(self._in_flight[0], status.PAUSED)
+            self._status_board.close(self._in_flight[0], status.PAUSED)
+            self._pump_status()
+
 
 def _log_failure(future: Any) -> None:
     """Executed on the gateway's event-loop thread."""
     if future.cancelled():
-        return  # the gateway is stopping; the ledger still owes whatever this was
+        return
     exc = future.exception()
     if exc is not None:
         log.info("acknowledgement failed: %s", classify(exc).description)

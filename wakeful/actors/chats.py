@@ -1,10 +1,11 @@
 """Chats: the dynamic supervisor of ChatActors, and the router that finds (or makes) one.
 
-A chat's actor is created on its first message and addressed as "chat:<id>". A
-restarted chats supervisor starts an actor at once for every chat the ledger says is
-still owed an answer, so nobody waits for their own next message to be served. Users
-not on the allowlist never get an actor, a brain turn or a queue slot: they get one
-short refusal (at most one per chat per REFUSAL_EVERY seconds) and nothing else.
+A chat's actor is created when work arrives for it and addressed as "chat:<id>". Only
+admitted messages ever get here (admission happens at the door, in the poller), so
+this supervisor decides nothing about who may talk. A chat actor idle for a while
+asks to be stopped; it is, unless the journal says work for it is already on its
+way, and the next message starts a fresh instance from the journal. So threads
+follow the chats with work, not every chat ever seen.
 """
 
 from __future__ import annotations
@@ -17,17 +18,13 @@ from typing import Any
 import pykka
 
 from wakeful.actors.brain_pool import chat_address
-from wakeful.bots.gateway import TelegramGateway
-from wakeful.messages import MessageArrived
-from wakeful.state.ledger import Ledger
+from wakeful.messages import ChatIdle, MessageArrived, WindDownRequested, WorkWaiting
+from wakeful.state.journal import Journal
 from wakeful.supervision.context import ChildContext
 from wakeful.supervision.spec import ChildSpec, SupervisorSpec
 from wakeful.supervision.supervisor import Supervisor
 
 log = logging.getLogger(__name__)
-
-REFUSAL_EVERY = 600.0
-REFUSALS_REMEMBERED = 1000
 
 
 class ChatsSupervisor(Supervisor):
@@ -36,61 +33,45 @@ class ChatsSupervisor(Supervisor):
         ctx: ChildContext,
         spec: SupervisorSpec,
         chat_spec: Callable[[int], ChildSpec],
-        gateway: TelegramGateway,
-        ledger: Ledger,
-        allowed_user_ids: frozenset[int],
+        journal: Journal,
     ) -> None:
         super().__init__(ctx, spec, children=[])
         self._chat_spec = chat_spec
-        self._gateway = gateway
-        self._ledger = ledger
-        self._allowed = allowed_user_ids
-        self._refused_at: dict[int, float] = {}
-        self.refused = 0
-
-    def started(self) -> None:
-        super().started()
-        for chat_id in self._ledger.owed_chats():
-            self.add_child(self._chat_spec(chat_id))
+        self._journal = journal
+        self.passivated = 0
 
     def handle(self, message: Any) -> Any:
         match message:
             case MessageArrived(message=incoming):
-                if incoming.user_id not in self._allowed:
-                    self._refuse(incoming.chat_id, incoming.user_id, incoming.update_id)
-                    return None
-                ref = self.add_child(self._chat_spec(incoming.chat_id))
-                # No ref (restart pending) or a dead one (its failure report is still in
-                # our mailbox): either way the replacement reads the message from the ledger.
-                if ref is not None:
+                self._route(incoming.chat_id, message)
+            case WorkWaiting(chat_id=chat_id):
+                self._route(chat_id, message)
+            case ChatIdle(chat_id=chat_id, generation=generation):
+                # Anything routed to it before this was committed to the journal first,
+                # so the journal's answer covers every message already in its mailbox.
+                if not self._journal.has_open_work(chat_id) and \
+                        self.retire_child(chat_address(chat_id), generation):
+                    self.passivated += 1
+            case WindDownRequested(latch=latch):
+                for child_id, ref in self.running_children():
+                    latch.expect(child_id)
                     with contextlib.suppress(pykka.ActorDeadError):
                         ref.tell(message)
-                return None
+                latch.close()
             case _:
                 return super().handle(message)
+        return None
 
     def snapshot(self) -> dict[str, Any]:
-        return {**super().snapshot(), "refused": self.refused}
+        return {**super().snapshot(), "passivated": self.passivated}
 
-    def _refuse(self, chat_id: int, user_id: int | None, update_id: int) -> None:
-        self.refused += 1
-        self._ledger.answered(chat_id, update_id)
-        now = self.ctx.clock.monotonic()
-        last = self._refused_at.get(chat_id)
-        if last is not None and now - last < REFUSAL_EVERY:
-            return
-        self._refused_at[chat_id] = now
-        if len(self._refused_at) > REFUSALS_REMEMBERED:
-            # Strangers are unbounded; only refusals still inside their quiet period matter.
-            self._refused_at = {c: t for c, t in self._refused_at.items()
-                                if now - t < REFUSAL_EVERY}
-        log.warning("refused a message from user %s in chat %s (not on the allowlist)",
-                    user_id, chat_id)
-        self._gateway.send_message(
-            chat_id,
-            f"⛔ This bot only answers people on its allowlist. Your Telegram user id is "
-            f"{user_id}; the owner can add it to [telegram] allowed_user_ids.",
-        ).add_done_callback(lambda f: f.cancelled() or f.exception())
+    def _route(self, chat_id: int, message: Any) -> None:
+        ref = self.add_child(self._chat_spec(chat_id))
+        # No ref (restart pending) or a dead one (its failure report is still in our
+        # mailbox): either way the replacement reads the message from the journal.
+        if ref is not None:
+            with contextlib.suppress(pykka.ActorDeadError):
+                ref.tell(message)
 
 
 __all__ = ["ChatsSupervisor", "chat_address"]

@@ -2,7 +2,10 @@
 
 Not an actor: a plain object owned by one ChatActor and used only on that actor's
 thread. It decides what to send next and what a failure means; the actor does the
-I/O (through the gateway) and feeds the outcome back in as messages.
+I/O (through the gateway) and records progress in the journal through the callbacks.
+An answer is already stored when it gets here, so nothing is ever given up while the
+chat exists: sends are retried with backoff until Telegram takes them, and only a
+chat that is gone for good (blocked, kicked, deleted) ends delivery.
 """
 
 from __future__ import annotations
@@ -13,22 +16,23 @@ from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from wakeful.actors.replies import REFUSED, Part
 from wakeful.bots.errors import FailureKind, TelegramFailure
 from wakeful.retry import backoff
 
 log = logging.getLogger(__name__)
 
-TELEGRAM_LIMIT = 4096
-MAX_DELIVERY_ATTEMPTS = 8
-REFUSED = "⚠️ I had an answer but Telegram refused it: "
-
 
 @dataclass
 class Outgoing:
+    """One Telegram message to send."""
+
     seq: int
     text: str
     reply_to: int | None
-    answers: int | None  # the update_id this completes, once delivered
+    update_id: int | None  # the stored answer this is part of; None for a notice
+    index: int  # which part of that answer
+    last: bool  # delivering it completes the answer
     attempts: int = 0
 
 
@@ -37,44 +41,63 @@ class Outbox:
         self,
         chat_id: int,
         send: Callable[[Outgoing], None],
-        answered: Callable[[int], None],
+        sent: Callable[[Outgoing, int | None], None],
         retry_later: Callable[[float, int], None],
+        gone: Callable[[str], None],
     ) -> None:
-        """`send` starts a delivery, `answered(update_id)` records one as done for good,
-        `retry_later(delay, seq)` schedules `resend(seq)`."""
+        """`send` starts a delivery; `sent(outgoing, message_id)` records a part Telegram
+        took; `retry_later(delay, seq)` schedules `resend(seq)`; `gone(reason)` reports a
+        chat Telegram will never take messages for again."""
         self._chat_id = chat_id
         self._send = send
-        self._answered = answered
+        self._sent = sent
         self._retry_later = retry_later
+        self._gone = gone
         self._queue: deque[Outgoing] = deque()
+        self._answers: set[int] = set()  # update_ids with parts queued here
         self._sending = False
         self._seq = itertools.count(1)
-        self._wait = backoff(initial=0.5, maximum=20.0)
+        self._wait = backoff(initial=0.5, maximum=60.0)
 
     def __len__(self) -> int:
         return len(self._queue)
 
-    def reply(self, text: str, reply_to: int, answers: int) -> None:
-        """Queue an answer, split at Telegram's limit; the last part completes `answers`."""
-        chunks = [text[i:i + TELEGRAM_LIMIT] for i in range(0, len(text), TELEGRAM_LIMIT)]
-        chunks = chunks or ["(empty answer)"]
-        for i, chunk in enumerate(chunks):
-            last = i == len(chunks) - 1
-            self._queue.append(Outgoing(next(self._seq), chunk, reply_to,
-                                        answers if last else None))
+    @property
+    def idle(self) -> bool:
+        return not self._queue and not self._sending
+
+    def holds(self, update_id: int) -> bool:
+        return update_id in self._answers
+
+    def deliver(self, update_id: int, reply_to: int, parts: list[Part], start: int = 0) -> bool:
+        """Queue a stored answer's parts from `start` on; False if it is already queued."""
+        if update_id in self._answers:
+            return False
+        remaining = list(enumerate(parts))[start:]
+        if not remaining:
+            # Nothing (left) to send: delivering it is a no-op that still completes it.
+            self._sent(Outgoing(0, "", None, update_id, max(len(parts) - 1, 0), True), None)
+            return True
+        self._answers.add(update_id)
+        for index, part in remaining:
+            self._queue.append(Outgoing(next(self._seq), part.text,
+                                        reply_to if part.reply else None, update_id, index,
+                                        last=index == len(parts) - 1))
         self._kick()
+        return True
 
     def notice(self, text: str) -> None:
         """A message that answers nothing, in order with the replies around it."""
-        self._queue.append(Outgoing(next(self._seq), text, None, None))
+        self._queue.append(Outgoing(next(self._seq), text, None, None, 0, last=True))
         self._kick()
 
-    def delivered(self, seq: int) -> None:
+    def delivered(self, seq: int, message_id: int | None) -> None:
         if not self._queue or self._queue[0].seq != seq:
             return
         head = self._queue.popleft()
-        if head.answers is not None:
-            self._answered(head.answers)
+        if head.last and head.update_id is not None:
+            self._answers.discard(head.update_id)
+        self._sent(head, message_id)
         self._send_head()
 
     def resend(self, seq: int) -> None:
@@ -85,30 +108,34 @@ class Outbox:
         if not self._queue or self._queue[0].seq != seq:
             return
         head = self._queue[0]
-        if failure.kind is FailureKind.FORBIDDEN:
-            log.warning("chat %s blocked the bot; dropping %d replies", self._chat_id,
-                        len(self._queue))
-            for item in self._queue:
-                if item.answers is not None:
-                    self._answered(item.answers)
+        if failure.kind is FailureKind.CHAT_GONE:
+            log.warning("chat %s is gone (%s); dropping %d queued messages", self._chat_id,
+                        failure.description, len(self._queue))
             self._queue.clear()
+            self._answers.clear()
             self._sending = False
+            self._gone(failure.description)
             return
-        if failure.retryable and head.attempts < MAX_DELIVERY_ATTEMPTS:
-            self._retry_later(failure.retry_after or self._wait(head.attempts), head.seq)
+        if failure.kind is FailureKind.BAD_REQUEST:
+            if head.reply_to is not None or not head.text.startswith(REFUSED):
+                # Tell the user something rather than nothing; a plain notice is always valid.
+                log.error("chat %s: Telegram refused a reply: %s", self._chat_id,
+                          failure.description)
+                head.text = REFUSED + failure.description[:200]
+                head.reply_to = None
+                head.attempts = 0
+                self._send_head()
+                return
+            log.error("chat %s: Telegram refused even the notice; skipping it: %s",
+                      self._chat_id, failure.description)
+            self.delivered(seq, None)
             return
-        log.error("chat %s: giving up on a reply after %d attempts: %s", self._chat_id,
-                  head.attempts, failure.description)
-        if failure.kind is FailureKind.BAD_REQUEST and head.reply_to is not None:
-            # Tell the user something rather than nothing; a plain notice is always valid.
-            head.text = REFUSED + failure.description[:200]
-            head.reply_to = None
-            head.attempts = 0
-        else:
-            self._queue.popleft()
-            if head.answers is not None:
-                self._answered(head.answers)
-        self._send_head()
+        # Everything else is worth waiting out: the answer exists and the chat does too.
+        delay = failure.retry_after or self._wait(head.attempts)
+        if head.attempts in (3, 10) or head.attempts % 50 == 0:
+            log.warning("chat %s: a reply failed %d times (%s); still trying every %.0fs",
+                        self._chat_id, head.attempts, failure.description, delay)
+        self._retry_later(delay, head.seq)
 
     def _kick(self) -> None:
         if not self._sending:

@@ -1,8 +1,13 @@
-"""Poller: long-polls getUpdates and hands each message to the chats supervisor.
+"""Poller: long-polls getUpdates, admits at the door, commits, then routes.
 
 The poll itself runs on the gateway loop; this actor only starts it and reacts to
 its completion, so its mailbox stays responsive (pings, state dumps) for the whole
-long poll. Each message is written to the ledger before the offset moves past it.
+long poll. For each batch it parses every update, applies admission (strangers
+never become work), and commits the admitted messages together with the next
+offset in one journal transaction; only then does it route them and ask Telegram
+for that offset. Telegram therefore never forgets an update the journal does not
+hold. A (re)started poller first nudges every chat the journal says has open work,
+since a predecessor may have committed a batch and died before routing it.
 """
 
 from __future__ import annotations
@@ -13,9 +18,18 @@ from typing import Any
 from wakeful.bots.errors import FailureKind, classify
 from wakeful.bots.gateway import TelegramGateway
 from wakeful.bots.updates import MalformedUpdate, parse_update, update_id_of
-from wakeful.messages import MessageArrived, PollDue, PollFailed, UpdatesFetched
+from wakeful.ingest.admission import AccessPolicy, BotIdentity, Verdict, admit, refusal_text
+from wakeful.messages import (
+    IncomingMessage,
+    MessageArrived,
+    PollDue,
+    PollFailed,
+    PollingStopRequested,
+    UpdatesFetched,
+    WorkWaiting,
+)
 from wakeful.retry import backoff
-from wakeful.state.ledger import Ledger
+from wakeful.state.journal import Journal
 from wakeful.supervision.context import ChildContext
 from wakeful.supervision.supervised import SupervisedActor, tell_quietly
 
@@ -26,34 +40,61 @@ CONFLICT_PAUSE = 5.0
 
 class Poller(SupervisedActor):
     def __init__(
-        self, ctx: ChildContext, gateway: TelegramGateway, ledger: Ledger, chats: str = "chats"
+        self,
+        ctx: ChildContext,
+        gateway: TelegramGateway,
+        journal: Journal,
+        policy: AccessPolicy,
+        bot: BotIdentity,
+        refusal_every: float = 600.0,
+        chats: str = "chats",
     ) -> None:
         super().__init__(ctx)
         self._gateway = gateway
-        self._ledger = ledger
+        self._journal = journal
+        self._policy = policy
+        self._bot = bot
+        self._refusal_every = refusal_every
         self._chats = chats
         self._poll_id = 0
-        self._in_flight = False
+        self._poll: Any = None  # the gateway future of the poll in flight
+        self._stopped = False
         self._failures = 0
         self._wait = backoff(initial=0.5, maximum=30.0)
         self.polls = 0
         self.updates = 0
+        self.admitted = 0
+        self.refused = 0
+        self.ignored = 0
         self.malformed = 0
         self.last_error: str | None = None
 
     def started(self) -> None:
+        for chat_id in self._journal.chats_with_open_work():
+            self.ctx.directory.tell(self._chats, WorkWaiting(chat_id))
         self.actor_ref.tell(PollDue())
+
+    def stopping(self) -> None:
+        # A replaced or stopped poller must not keep holding Telegram's only getUpdates
+        # connection: its successor's poll would be answered 409 until this one ends.
+        if self._poll is not None:
+            self._poll.cancel()
 
     def handle(self, message: Any) -> Any:
         match message:
             case PollDue():
-                self._poll()
+                self._start_poll()
             case UpdatesFetched(poll_id=poll_id) if poll_id == self._poll_id:
                 self._on_updates(message.updates)
             case PollFailed(poll_id=poll_id) if poll_id == self._poll_id:
                 self._on_failure(message)
             case UpdatesFetched() | PollFailed():
                 pass  # answer to a poll we no longer wait for
+            case PollingStopRequested():
+                self._stopped = True
+                if self._poll is not None:
+                    self._poll.cancel()
+                return self.polls
             case _:
                 return super().handle(message)
         return None
@@ -62,25 +103,28 @@ class Poller(SupervisedActor):
         return {
             "polls": self.polls,
             "updates": self.updates,
+            "admitted": self.admitted,
+            "refused": self.refused,
+            "ignored": self.ignored,
             "malformed_updates": self.malformed,
-            "offset": self._ledger.offset,
-            "poll_in_flight": self._in_flight,
+            "offset": self._journal.offset,
+            "poll_in_flight": self._poll is not None,
+            "stopped": self._stopped,
             "consecutive_failures": self._failures,
             "last_error": self.last_error,
         }
 
-    def _poll(self) -> None:
-        if self._in_flight or self.fenced:
+    def _start_poll(self) -> None:
+        if self._poll is not None or self.fenced or self._stopped:
             return
         self._poll_id += 1
-        self._in_flight = True
         poll_id, me = self._poll_id, self.actor_ref
-        future = self._gateway.get_updates(self._ledger.offset)
+        self._poll = future = self._gateway.get_updates(self._journal.offset)
 
         def done(f: Any) -> None:
             """Executed on the gateway's event-loop thread."""
             if f.cancelled():
-                return  # the gateway is stopping; the ledger still owes whatever this was
+                return  # we stopped it; whatever it fetched Telegram sends again
             exc = f.exception()
             if exc is None:
                 tell_quietly(me, UpdatesFetched(poll_id, tuple(f.result() or ())))
@@ -94,39 +138,56 @@ class Poller(SupervisedActor):
         future.add_done_callback(done)
 
     def _on_updates(self, raw_updates: tuple[dict[str, Any], ...]) -> None:
-        self._in_flight = False
+        self._poll = None
         self._failures = 0
         self.polls += 1
         now = self.ctx.clock.monotonic()
-        next_offset = self._ledger.offset
+        next_offset: int | None = None
+        admitted: list[IncomingMessage] = []
+        strangers: dict[tuple[int, int], int | None] = {}
         for raw in raw_updates:
-            if self.fenced:
-                return  # replaced while wedged mid-batch: the successor re-fetches the rest
             update_id = update_id_of(raw)
             if update_id is not None:
                 next_offset = max(next_offset or 0, update_id + 1)
             try:
-                message = parse_update(raw, now)
+                parsed = parse_update(raw, now)
             except MalformedUpdate as exc:
                 self.malformed += 1
                 log.warning("skipping malformed update: %s", exc)
                 continue
-            if message is None:
+            if parsed is None:
                 continue
             self.updates += 1
-            # Stored but still unanswered means a predecessor may have died between
-            # storing and forwarding it; chats drop what they already have.
-            if self._ledger.record(message) or self._ledger.is_pending(
-                message.chat_id, message.update_id
-            ):
-                self.ctx.directory.tell(self._chats, MessageArrived(message))
-        if next_offset is not None and not self.fenced:
-            self._ledger.confirm_offset(next_offset)
+            match admit(parsed.message, parsed.addressing, self._policy, self._bot):
+                case Verdict.ADMIT:
+                    admitted.append(parsed.message)
+                case Verdict.REFUSE:
+                    self.refused += 1
+                    key = (parsed.message.chat_id, parsed.message.user_id or 0)
+                    strangers[key] = parsed.message.user_id
+                case Verdict.IGNORE:
+                    self.ignored += 1
+        if self.fenced:
+            return  # replaced while wedged mid-batch: the successor fetches it again
+        # The commit is the point of no return: after it, Telegram may forget the batch.
+        accepted = self._journal.accept_batch(admitted, next_offset, list(strangers),
+                                              self._refusal_every)
+        self.admitted += len(accepted.new)
+        for message in accepted.new:
+            self.ctx.directory.tell(self._chats, MessageArrived(message))
+        for chat_id, user_key in accepted.refuse:
+            self._refuse(chat_id, strangers[(chat_id, user_key)])
         self.beat()
         self.actor_ref.tell(PollDue())
 
+    def _refuse(self, chat_id: int, user_id: int | None) -> None:
+        log.warning("refused a message from user %s in chat %s (not on the allowlist)",
+                    user_id, chat_id)
+        self._gateway.send_message(chat_id, refusal_text(user_id)) \
+            .add_done_callback(_log_refusal_failure)
+
     def _on_failure(self, failure: PollFailed) -> None:
-        self._in_flight = False
+        self._poll = None
         self._failures += 1
         self.last_error = f"{failure.kind.value}: {failure.error}"
         if failure.kind is FailureKind.UNAUTHORIZED:
@@ -140,3 +201,9 @@ class Poller(SupervisedActor):
         log.warning("getUpdates failed (%s); retrying in %.1fs", self.last_error, delay)
         self.beat()
         self.tell_later(delay, PollDue())
+
+
+def _log_refusal_failure(future: Any) -> None:
+    """Executed on the gateway's event-loop thread."""
+    if not future.cancelled() and future.exception() is not None:
+        log.info("refusal not delivered: %s", classify(future.exception()).description)

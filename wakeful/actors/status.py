@@ -13,7 +13,8 @@ from dataclasses import dataclass
 
 from wakeful.brain.events import ApiRetry
 from wakeful.brain.outcome import api_trouble
-from wakeful.messages import TurnFinished, TurnRetryScheduled
+from wakeful.messages import TurnRetryScheduled
+from wakeful.state.records import Answer, AnswerKind
 
 FIRST_AFTER = 2.0  # a wait over within two seconds is not worth a message
 EDIT_EVERY = 1.5
@@ -22,6 +23,7 @@ WORKING = "🧠 Working on it…"
 ANSWERED = "✅ Answered."
 FAILED = "⚠️ Could not answer, see below."
 CANCELLED = "⏹ Cancelled."
+PAUSED = "⏸ Paused: wakeful is restarting; I will pick this up when it is back."
 
 
 def queued(position: int) -> str:
@@ -45,10 +47,14 @@ def retry_scheduled(retry: TurnRetryScheduled) -> str:
             f"(attempt {retry.attempt}/{retry.max_attempts}).")
 
 
-def final(finished: TurnFinished) -> str:
-    if finished.cancelled:
-        return CANCELLED
-    return ANSWERED if finished.ok else FAILED
+def final(answer: Answer) -> str:
+    match answer.kind:
+        case AnswerKind.CANCELLED:
+            return CANCELLED
+        case AnswerKind.FAILED:
+            return FAILED
+        case _:
+            return ANSWERED
 
 
 @dataclass(frozen=True)
@@ -83,6 +89,13 @@ class StatusBoard:
         self._lines: dict[str, _Line] = {}
         self._in_flight: str | None = None  # turn whose call Telegram has not answered yet
         self._ready_at = 0.0
+
+    @property
+    def idle(self) -> bool:
+        """Nothing in flight and nothing left to show."""
+        return self._in_flight is None and all(
+            line.dead or line.wanted is None or line.wanted == line.shown
+            for line in self._lines.values())
 
     def open(self, turn_id: str, now: float) -> None:
         self._lines[turn_id] = _Line(now)

@@ -17,10 +17,15 @@ class FailureKind(enum.Enum):
     RETRY_LATER = "retry_later"  # 429: wait retry_after, then try again
     TRANSIENT = "transient"  # network hiccup, timeout, 5xx: try again soon
     CONFLICT = "conflict"  # 409: another getUpdates consumer
-    FORBIDDEN = "forbidden"  # 403: the user blocked the bot; give up on this chat
+    CHAT_GONE = "chat_gone"  # 403 blocked/kicked, 400 chat not found: never for this chat
     BAD_REQUEST = "bad_request"  # 400: our request is wrong; retrying cannot help
     UNAUTHORIZED = "unauthorized"  # bad token: nothing will work
     UNKNOWN = "unknown"
+
+
+# 400s that mean the chat itself is gone for the bot, not that one request was wrong.
+_CHAT_GONE_400 = ("chat not found", "group chat was upgraded", "peer_id_invalid",
+                  "user is deactivated", "bot was kicked")
 
 
 @dataclass(frozen=True)
@@ -44,11 +49,13 @@ def classify(exc: BaseException) -> TelegramFailure:
         case tg.Conflict():
             return TelegramFailure(FailureKind.CONFLICT, text)
         case tg.Forbidden():
-            return TelegramFailure(FailureKind.FORBIDDEN, text)
+            return TelegramFailure(FailureKind.CHAT_GONE, text)
         case tg.InvalidToken() | tg.EndPointNotFound():
             # We only make raw API calls for methods that exist (getUpdates), and for those
             # PTB reports Telegram's 401/404 for a revoked token as EndPointNotFound.
             return TelegramFailure(FailureKind.UNAUTHORIZED, "the bot token was rejected")
+        case tg.BadRequest() if any(m in text.lower() for m in _CHAT_GONE_400):
+            return TelegramFailure(FailureKind.CHAT_GONE, text)
         case tg.BadRequest():
             return TelegramFailure(FailureKind.BAD_REQUEST, text)
         case tg.TimedOut() | tg.NetworkError() | TimeoutError() | ConnectionError():

@@ -65,6 +65,7 @@ class TelegramGateway:
         self._loop = asyncio.new_event_loop()
         self._thread = threading.Thread(target=self._run_loop, name="wakeful-gateway", daemon=True)
         self._started = False
+        self._poll: concurrent.futures.Future[Any] | None = None
 
     # --- lifecycle (caller's thread) -------------------------------------------------
 
@@ -89,16 +90,21 @@ class TelegramGateway:
     # --- the API actors use (any thread) ---------------------------------------------
 
     def get_updates(self, offset: int | None) -> concurrent.futures.Future[list[dict[str, Any]]]:
+        """One long poll. An earlier poll still in flight (a replaced poller's) is cancelled
+        first: getUpdates has one connection, and it must go to the newest poller."""
         kwargs: dict[str, Any] = {"timeout": int(self.poll_timeout), "allowed_updates": ["message"]}
         if offset is not None:
             kwargs["offset"] = offset
-        return self._submit(
+        if self._poll is not None and not self._poll.done():
+            self._poll.cancel()
+        self._poll = self._submit(
             self._bot.do_api_request(
                 "getUpdates",
                 api_kwargs=kwargs,
                 read_timeout=self.poll_timeout + POLL_READ_MARGIN,
             )
         )
+        return self._poll
 
     def send_message(
         self, chat_id: int, text: str, reply_to: int | None = None

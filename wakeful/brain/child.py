@@ -7,8 +7,16 @@ prompt through an already-unlinked 0600 file on stdin (never argv, which `ps` sh
 stdin is at EOF after the prompt, so the CLI never waits on it), turns its stdout into
 typed events for the parent, enforces the turn's timers and, on the way out, kills
 the whole group and reaps every descendant, so nothing outlives the turn.
-Single-threaded on purpose: one selector loop over the brain's stdout, stderr and the
-parent's pipe.
+Single-threaded on purpose: one selector loop over the brain's stdout, stderr, the
+service's pipe and the fork server's death.
+
+Nothing outlives the service either. The turn ends (and kills the group) when the
+service's pipe hits EOF or when the fork server dies (the kernel signals us, see
+`_watch_fork_server`); if this process itself is killed, the kernel kills the brain
+(its parent-death signal, set between fork and exec) and the service kills what is
+left in the group. SIGINT and SIGTERM from outside are ignored here: a Ctrl-C or
+systemd's stop reaches every process of the service, and what a shutdown does to the
+turns is the service's decision, sent over the pipe.
 """
 
 from __future__ import annotations
@@ -22,15 +30,22 @@ import subprocess
 import tempfile
 import time
 from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from multiprocessing.connection import Connection
 
+from wakeful.brain import procfs
 from wakeful.brain.events import TurnResult
+from wakeful.brain.leftovers import process_start_time
 from wakeful.brain.stream_json import MAX_LINE_BYTES, StreamJsonParser
 from wakeful.brain.timers import TimerLimits, TurnTimers
 
 CANCEL = "cancel"
+_PR_SET_PDEATHSIG = 1
 _PR_SET_CHILD_SUBREAPER = 36
+# What the kernel sends this process when the fork server (its parent) dies: not a
+# signal anyone sends by habit, and never one the service uses.
+FORK_SERVER_GONE = signal.SIGUSR1
 _STDERR_TAIL_LINES = 40
 
 
@@ -50,6 +65,9 @@ class Spawned:
     """First item on the pipe: the brain's pid, which is also its process group id."""
 
     pid: int
+    # /proc's start time (clock ticks since boot): with the pid, it tells this brain's
+    # group from a later process that reuses the pid (see leftovers.kill_leftover_group).
+    start_time: int | None
 
 
 @dataclass(frozen=True)
@@ -69,45 +87,68 @@ class ChildReport:
 
 def run_turn(spec: TurnSpec, conn: Connection) -> None:
     """Entry point of the child process (runs in the turn's child, not in the service)."""
-    # The parent signals this process (not the brain's group) to abort; make that
-    # path go through the same group kill as every other ending.
-    signal.signal(signal.SIGTERM, _interrupt)
-    _become_subreaper()
+    fork_server = os.getppid()
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    fork_server_gone = _watch_fork_server(fork_server)
+    # Orphans of the brain (tools it started) get re-parented here, so we can reap them.
+    _prctl(_PR_SET_CHILD_SUBREAPER, 1)
     try:
-        _run(spec, conn)
-    except KeyboardInterrupt:
-        pass
+        _run(spec, conn, fork_server_gone)
     finally:
         conn.close()
 
 
-def _interrupt(signum: int, frame: object) -> None:
-    raise KeyboardInterrupt
+def _watch_fork_server(fork_server: int) -> int:
+    """Make the fork server's death readable on the returned fd (runs in the turn's child).
+
+    A signal, not an exception: the handler only wakes the selector loop, which ends
+    the turn like any other ending, and a late signal cannot break the cleanup.
+    """
+    read_fd, write_fd = os.pipe()
+    os.set_blocking(read_fd, False)
+    os.set_blocking(write_fd, False)
+    signal.signal(FORK_SERVER_GONE, _wake_only)
+    signal.set_wakeup_fd(write_fd, warn_on_full_buffer=False)
+    _prctl(_PR_SET_PDEATHSIG, FORK_SERVER_GONE)
+    if os.getppid() != fork_server:
+        # It died before the prctl, so the kernel will not tell us: tell ourselves.
+        os.kill(os.getpid(), FORK_SERVER_GONE)
+    return read_fd
 
 
-def _become_subreaper() -> None:
-    """Orphans of the brain (tools it started) get re-parented here, so we can reap them."""
+def _wake_only(signum: int, frame: object) -> None:
+    """Python needs a handler to write to the wakeup fd; the loop does the rest."""
+
+
+def _libc_prctl() -> Callable[..., int] | None:
     with contextlib.suppress(OSError, AttributeError):
-        libc = ctypes.CDLL(None, use_errno=True)
-        libc.prctl(_PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0)
+        prctl: Callable[..., int] = ctypes.CDLL(None, use_errno=True).prctl
+        return prctl
+    return None  # not Linux
 
 
-def _run(spec: TurnSpec, conn: Connection) -> None:
+def _prctl(option: int, value: int) -> None:
+    if (prctl := _libc_prctl()) is not None:
+        prctl(option, value, 0, 0, 0)
+
+
+def _run(spec: TurnSpec, conn: Connection, fork_server_gone: int) -> None:
     try:
         proc = _spawn(spec)
     except OSError as exc:
         conn.send(ChildReport(None, "spawn_failed", 0, f"cannot start {spec.argv[0]}: {exc}",
                               False))
         return
-    conn.send(Spawned(proc.pid))
     parser = StreamJsonParser()
     stderr_tail: deque[str] = deque(maxlen=_STDERR_TAIL_LINES)
     timers = TurnTimers(spec.limits, time.monotonic())
     reason = "exited"
     try:
-        reason = _pump(proc, conn, parser, stderr_tail, timers)
-    except KeyboardInterrupt:
-        reason = "cancelled"
+        conn.send(Spawned(proc.pid, process_start_time(proc.pid)))
+        reason = _pump(proc, conn, parser, stderr_tail, timers, fork_server_gone)
+    except BrokenPipeError:
+        reason = "parent_gone"  # the service died while we were telling it something
     finally:
         exit_code = _end_group(proc, spec.kill_grace)
         strays = _reap_descendants(proc.pid, spec.kill_grace)
@@ -134,10 +175,27 @@ def _spawn(spec: TurnSpec) -> subprocess.Popen[bytes]:
             env=spec.env,
             cwd=spec.cwd,
             start_new_session=True,  # own process group: one killpg reaches every tool it runs
+            preexec_fn=_die_with(os.getpid(), _libc_prctl()),
             close_fds=True,
         )
     finally:
         os.close(fd)
+
+
+def _die_with(turn_child: int, prctl: Callable[..., int] | None) -> Callable[[], None]:
+    """What the brain's process does between fork and exec, so it dies with this one."""
+
+    def preexec() -> None:
+        """Runs in the brain's process before exec (safe: the turn's child has one thread)."""
+        # Our SIG_IGN would survive exec; the brain must stay stoppable like any program.
+        signal.signal(signal.SIGINT, signal.SIG_DFL)
+        signal.signal(signal.SIGTERM, signal.SIG_DFL)
+        if prctl is not None:
+            prctl(_PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
+        if os.getppid() != turn_child:
+            os._exit(1)  # the turn's child died before the prctl: nobody would kill us
+
+    return preexec
 
 
 def _pump(
@@ -146,6 +204,7 @@ def _pump(
     parser: StreamJsonParser,
     stderr_tail: deque[str],
     timers: TurnTimers,
+    fork_server_gone: int,
 ) -> str:
     """Forward events until the brain closes its output, a timer expires or we are told to stop."""
     assert proc.stdout is not None and proc.stderr is not None
@@ -153,6 +212,7 @@ def _pump(
     sel.register(proc.stdout, selectors.EVENT_READ, "out")
     sel.register(proc.stderr, selectors.EVENT_READ, "err")
     sel.register(conn, selectors.EVENT_READ, "parent")
+    sel.register(fork_server_gone, selectors.EVENT_READ, "fork_server")
     buffers = {"out": b"", "err": b""}
     open_streams = 2
     while open_streams:
@@ -166,6 +226,10 @@ def _pump(
                     if conn.recv() == CANCEL:
                         return "cancelled"
                 except (EOFError, OSError):
+                    return "parent_gone"
+                continue
+            if key.data == "fork_server":
+                if FORK_SERVER_GONE in os.read(fork_server_gone, 512):
                     return "parent_gone"
                 continue
             chunk = os.read(key.fd, 65536)
@@ -250,21 +314,7 @@ def _reap_descendants(pgid: int, grace: float) -> int:
 def _children() -> dict[int, int]:
     """Pid -> process group of every process whose parent is us (Linux /proc; else empty)."""
     me = os.getpid()
-    found: dict[int, int] = {}
-    with contextlib.suppress(OSError):
-        for entry in os.scandir("/proc"):
-            if not entry.name.isdigit():
-                continue
-            try:
-                with open(f"/proc/{entry.name}/stat", "rb") as fh:
-                    stat = fh.read()
-            except OSError:
-                continue
-            # "pid (comm) state ppid pgrp ...": comm may hold spaces and parens.
-            fields = stat.rsplit(b")", 1)[-1].split()
-            if len(fields) > 2 and int(fields[1]) == me:
-                found[int(entry.name)] = int(fields[2])
-    return found
+    return {p.pid: p.pgrp for p in procfs.processes() if p.ppid == me}
 
 
 def _signal_group(pgid: int, sig: int) -> None:

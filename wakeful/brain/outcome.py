@@ -6,6 +6,7 @@ chat only adds its "Sorry" prefix.
 
 from __future__ import annotations
 
+import signal
 from collections.abc import Callable
 from dataclasses import dataclass
 from enum import StrEnum
@@ -25,6 +26,10 @@ from wakeful.brain.timers import Expiry, TimerLimits
 # The CLI's words when `--resume` names a session it cannot load (measured on 2.1.x).
 _SESSION_GONE = ("No conversation found with session ID", "--resume requires a valid session")
 NO_TEXT_AFTER_TOOLS = "(Claude finished without a text reply.)"
+# How something outside asks a process to stop: a service stop, a terminal's Ctrl-C or
+# hangup. None of them is the brain failing, and wakeful's own kills are told apart
+# by the child's reason, not by the signal.
+_STOP_SIGNALS = (signal.SIGTERM, signal.SIGINT, signal.SIGHUP)
 
 
 class Failure(StrEnum):
@@ -35,6 +40,7 @@ class Failure(StrEnum):
     IDLE = "idle"
     BUDGET = "budget"
     CRASHED = "crashed"  # ended without a result
+    INTERRUPTED = "interrupted"  # stopped by a signal from outside wakeful, without a result
     API_ERROR = "api_error"  # a result with is_error and an HTTP status
     ERROR = "error"  # any other error result (e.g. error_during_execution)
     SESSION_MISSING = "session_missing"
@@ -150,6 +156,9 @@ def _no_result(
     if report.reason == Expiry.BUDGET:
         return fail(Failure.BUDGET,
                     f"no answer within the {limits.budget:g} s time limit, so I stopped it")
+    if report.reason == "exited" and (stop := _stop_signal(report.exit_code)) is not None:
+        return fail(Failure.INTERRUPTED,
+                    f"the brain was stopped from outside (signal {stop.name}) before answering")
     last_err = report.stderr_tail.strip().splitlines()[-1:] or [""]
     detail = f": {last_err[0][:200]}" if last_err[0] else ""
     if report.garbage_lines:
@@ -157,3 +166,10 @@ def _no_result(
     return fail(Failure.CRASHED,
                 f"the brain exited with status {report.exit_code} without answering{detail}")
 
+
+def _stop_signal(exit_code: int | None) -> signal.Signals | None:
+    """The stop signal that ended the brain, from Popen's -N or a shell-style 128+N."""
+    for stop in _STOP_SIGNALS:
+        if exit_code in (-stop, 128 + stop):
+            return stop
+    return None

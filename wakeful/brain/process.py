@@ -3,7 +3,7 @@
 Forking a process full of threads (pykka actors, the gateway loop, httpx) is unsafe:
 the child inherits locks held by threads that do not exist in it. The fork server is
 a clean single-threaded process started once, with the brain modules preloaded, that
-forks each turn's child cheaply.
+forks each turn's child cheaply (wakeful/brain/fork_server.py is what it preloads).
 """
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ from collections.abc import Callable
 from typing import Any
 
 from wakeful.brain import child
-from wakeful.brain.child import CANCEL, Spawned, TurnSpec
+from wakeful.brain.child import CANCEL, ChildReport, Spawned, TurnSpec
 
 log = logging.getLogger(__name__)
 
@@ -33,7 +33,7 @@ def brain_context() -> multiprocessing.context.BaseContext:
     with _context_lock:
         if _context is None:
             ctx = multiprocessing.get_context("forkserver")
-            ctx.set_forkserver_preload(["wakeful.brain.child"])
+            ctx.set_forkserver_preload(["wakeful.brain.fork_server"])
             _context = ctx
         return _context
 
@@ -84,14 +84,18 @@ class BrainProcess:
 
     def kill(self) -> None:
         """Last resort when the child itself does not respond: kill everything now."""
-        if self.brain_pid is not None:
-            with contextlib.suppress(ProcessLookupError, PermissionError):
-                os.killpg(self.brain_pid, signal.SIGKILL)
+        self._kill_brain_group()
         with contextlib.suppress(Exception):
             self._process.kill()
 
+    def _kill_brain_group(self) -> None:
+        if self.brain_pid is not None:
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.killpg(self.brain_pid, signal.SIGKILL)
+
     def _read(self) -> None:
         """Executed on this turn's reader thread until the child closes its pipe."""
+        reported = False
         try:
             while True:
                 try:
@@ -100,8 +104,13 @@ class BrainProcess:
                     break
                 if isinstance(item, Spawned):
                     self.brain_pid = item.pid
+                reported = reported or isinstance(item, ChildReport)
                 self._on_item(item)
         finally:
             self._process.join()
+            if not reported:
+                # The child died without cleaning up (SIGKILL?). The kernel killed the
+                # brain with it; tools the brain started may still run in its group.
+                self._kill_brain_group()
             self._conn.close()
             self._on_exit(self._process.exitcode)

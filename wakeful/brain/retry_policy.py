@@ -24,8 +24,8 @@ def worth_retrying(outcome: Outcome) -> bool:
     if outcome.ok or outcome.visible:
         return False
     match outcome.failure:
-        case Failure.EMPTY:
-            return True
+        case Failure.EMPTY | Failure.INTERRUPTED:
+            return True  # not the brain's fault (INTERRUPTED: a signal from outside)
         case Failure.API_ERROR:
             return outcome.api_error_status in RETRYABLE_STATUSES
         case Failure.CRASHED:

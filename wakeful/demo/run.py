@@ -21,6 +21,7 @@ from wakeful.demo.claude import fake_api, find_claude, offline_brain
 from wakeful.demo.report import Report, measure, peak_concurrency
 from wakeful.demo.users import SimulatedUsers
 from wakeful.service import Service
+from wakeful.state.journal import JournalConfig
 from wakeful.testing.bot_api import BotApiCore, LocalBotApiServer, random_token
 
 
@@ -45,7 +46,7 @@ class DemoResult:
 
 
 def demo_config(base_url: str, token: str, chat_ids: list[int], options: DemoOptions,
-                standin_log: Path) -> Config:
+                standin_log: Path, journal: Path) -> Config:
     command = options.brain_command or standin.command(options.brain_delay)
     return Config(
         telegram=TelegramConfig(base_url=base_url, poll_timeout=10.0,
@@ -53,6 +54,8 @@ def demo_config(base_url: str, token: str, chat_ids: list[int], options: DemoOpt
         brain=BrainConfig(command=command, max_concurrent=options.cap,
                           env={"WAKEFUL_STANDIN_LOG": str(standin_log)}, turn_budget=120.0),
         watchdog=WatchdogConfig(heartbeat_interval=1.0, stale_after=15.0),
+        # A demo keeps nothing: its journal lives and dies with its temporary directory.
+        journal=JournalConfig(path=str(journal), synchronous="normal"),
         token=Secret(token),
     )
 
@@ -66,7 +69,8 @@ def run_demo(options: DemoOptions, out: Callable[[str], None] = print) -> DemoRe
             LocalBotApiServer(core) as server, \
             (fake_api(options.brain_delay) if claude else contextlib.nullcontext()) as api:
         standin_log = Path(tmp) / "brains.log"
-        config = demo_config(server.base_url, token, chat_ids, options, standin_log)
+        config = demo_config(server.base_url, token, chat_ids, options, standin_log,
+                             Path(tmp) / "journal.sqlite3")
         brain = f"stand-in brain {options.brain_delay}s"
         if claude and api:
             config = replace(config, brain=offline_brain(config.brain, claude, api.base_url,

@@ -150,6 +150,25 @@ class Supervisor(SupervisedActor):
                 self._restart(child, f"start failed: {exc!r}")
         return child.ref
 
+    def running_children(self) -> list[tuple[str, pykka.ActorRef[Any]]]:
+        return [(c.spec.id, c.ref) for c in self._children.values() if c.ref is not None]
+
+    def retire_child(self, child_id: str, generation: int) -> bool:
+        """Stop a dynamic child that has nothing left to do (passivation), and forget it.
+
+        Not a restart and not a failure: the next add_child starts a fresh instance.
+        Returns False if that instance is no longer the one running. The stop is not
+        waited for: the child's mailbox is empty of work by the caller's own check.
+        """
+        child = self._children.get(child_id)
+        if child is None or child.generation != generation or child.ref is None:
+            return False
+        ref, child.ref = child.ref, None
+        self.ctx.directory.unregister(child_id, generation)
+        del self._children[child_id]
+        ref.stop(block=False)
+        return True
+
     # --- internals -------------------------------------------------------------------
 
     def _start_child(self, child: _Child) -> None:
