@@ -24,6 +24,14 @@ from wakeful.state.journal import JournalConfig
 from wakeful.testing.bot_api import BotApiCore, LocalBotApiServer, random_token
 
 
+def pytest_addoption(parser: pytest.Parser) -> None:
+    group = parser.getgroup("storms")
+    group.addoption("--storm-seed", default=None,
+                    help="replay a storm exactly: the seed it printed")
+    group.addoption("--storm-size", default="default", choices=("default", "large"),
+                    help="large: storms of 1,000+ chats (minutes)")
+
+
 class BotApi:
     """A fake Telegram reachable over real HTTP, with its user-side controls."""
 

@@ -43,7 +43,7 @@ def test_run_with_config_answers_a_message_and_exits_zero_on_sigterm(
         f'[telegram]\nbase_url = "{bot_api.server.base_url}"\npoll_timeout = 2\n'
         f"allowed_user_ids = [{chat}]\n\n"
         f'[brain]\ncommand = ["{sys.executable}", "-m", "wakeful.brain.standin", '
-        f'"--delay", "0.1"]\n'
+        f'"--delay", "0.1"]\n\n[journal]\npath = "{tmp_path / "journal.sqlite3"}"\n'
     )
     proc = subprocess.Popen(
         [sys.executable, "-m", "wakeful", "run", "--config", str(config)],

@@ -58,6 +58,10 @@ def _run(args: argparse.Namespace) -> int:
     stop = _stop_on_signals()
     try:
         service.start()
+    except JournalError as exc:
+        service.stop(grace=0)
+        print(f"wakeful: journal error: {exc}", file=sys.stderr)
+        return 1
     except Exception as exc:
         log.critical("cannot start: %s", exc)
         service.stop(grace=0)

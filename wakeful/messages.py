@@ -350,8 +350,16 @@ class ResendDue:
 class AckDue:
     """Timer -> chat: try the 👀 reaction again after a transient failure."""
 
+    update_id: int
     message_id: int
     attempt: int
+
+
+@dataclass(frozen=True)
+class AckDelivered:
+    """Gateway callback -> chat: Telegram took the 👀 for this message."""
+
+    update_id: int
 
 
 @dataclass(frozen=True)

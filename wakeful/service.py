@@ -80,6 +80,7 @@ class Service:
     def start(self) -> None:
         me = self.gateway.start()
         log.info("connected to Telegram as @%s", me.get("username"))
+        self.journal.bind_bot(int(me["id"]), str(me.get("username") or ""))
         ctx = ChildContext(
             child_id="root",
             generation=self.directory.next_generation("root"),
@@ -115,14 +116,17 @@ class Service:
             close()
 
     def _wind_down(self, grace: float) -> None:
+        # The pool first: the same signal may be killing brains right now (systemd signals
+        # the whole cgroup), and their turns must read as "run again", never as failures.
+        drained = Latch()
+        draining = self.directory.tell("brain_pool", DrainRequested(grace, drained))
         poller = self.directory.lookup("poller")
         if poller is not None:
             try:
                 poller.ref.ask(PollingStopRequested(), timeout=5.0)
             except (pykka.Timeout, pykka.ActorDeadError):
                 log.warning("the poller did not confirm it stopped polling")
-        drained = Latch()
-        if self.directory.tell("brain_pool", DrainRequested(grace, drained)):
+        if draining:
             late = drained.wait(grace + DRAIN_SLACK)
             if late:
                 log.warning("brain pool did not drain in time: %s", sorted(late))

@@ -13,7 +13,6 @@ import logging
 import socket
 import threading
 import time
-from collections.abc import Awaitable, Callable, Iterator
 from typing import Any
 
 import httpx
@@ -28,85 +27,18 @@ from telegram.error import (
     NetworkError,
     RetryAfter,
 )
-from telegram.request import HTTPXRequest
 
+from tests.bots.harness import (
+    LONG_POLL,
+    TOKEN,
+    USER,
+    WAIT,
+    BotFactory,
+    ManualClock,
+    run,
+    wait_for_polls,
+)
 from wakeful.testing.bot_api import BotApiCore, InProcessRequest, LocalBotApiServer, SentRecord
-
-TOKEN = "123456:local-api-test-token-0123456789"
-USER = 4242
-# Generous bounds: they only turn a hang into a failure; passing runs take milliseconds.
-WAIT = 5.0
-LONG_POLL = 30
-
-
-class ManualClock:
-    """Timestamps a test sets by hand, so records can be compared exactly."""
-
-    def __init__(self) -> None:
-        self.mono = 100.0
-        self.now = 1_700_000_000.0
-
-    def monotonic(self) -> float:
-        return self.mono
-
-    def wall(self) -> float:
-        return self.now
-
-
-@pytest.fixture
-def clock() -> ManualClock:
-    return ManualClock()
-
-
-@pytest.fixture
-def core(clock: ManualClock) -> BotApiCore:
-    return BotApiCore(TOKEN, monotonic=clock.monotonic, wall=clock.wall)
-
-
-@pytest.fixture
-def server(core: BotApiCore) -> Iterator[LocalBotApiServer]:
-    with LocalBotApiServer(core) as running:
-        yield running
-
-
-BotFactory = Callable[..., Bot]
-
-
-@pytest.fixture(params=["http", "inproc"])
-def make_bot(request: pytest.FixtureRequest, core: BotApiCore) -> BotFactory:
-    """A fresh PTB Bot per call (each asyncio.run needs its own HTTP clients)."""
-    if request.param == "http":
-        server: LocalBotApiServer = request.getfixturevalue("server")
-
-        def http_bot(token: str = TOKEN) -> Bot:
-            return Bot(
-                token,
-                base_url=server.base_url,
-                request=HTTPXRequest(),
-                get_updates_request=HTTPXRequest(read_timeout=WAIT),
-            )
-
-        return http_bot
-
-    def inproc_bot(token: str = TOKEN) -> Bot:
-        shared = InProcessRequest(core, read_timeout=WAIT)
-        return Bot(token, request=shared, get_updates_request=shared)
-
-    return inproc_bot
-
-
-def run(scenario: Callable[[], Awaitable[Any]]) -> Any:
-    return asyncio.run(asyncio.wait_for(scenario(), timeout=4 * WAIT))
-
-
-async def wait_for_polls(core: BotApiCore, count: int) -> None:
-    # A getUpdates call is counted under the core's lock and only releases it by parking
-    # in the long-poll wait, so an observed count means the poll is really pending.
-    def polls_started(c: BotApiCore) -> bool:
-        return c.call_counts().get("getUpdates", 0) >= count
-
-    assert await asyncio.to_thread(core.wait_for, polls_started, WAIT)
-
 
 # --------------------------------------------------------------------------- PTB client
 

@@ -58,9 +58,9 @@ def journal(tmp_path: Path, wall: Wall) -> Journal:
     j.close()
 
 
-def states(journal: Journal, chat: int = 1) -> dict[int, MessageState]:
+def states(journal: Journal, chat: int = 1) -> dict[int, MessageState | None]:
     work = journal.open_work(chat, 0.0)
-    return {m.message.update_id: m.state for m in work.messages}
+    return {m.message.update_id: journal.state_of(m.message.update_id) for m in work.messages}
 
 
 def test_a_batch_and_its_offset_are_committed_together_and_redeliveries_are_ignored(
@@ -123,7 +123,7 @@ def test_one_owner_per_turn(journal: Journal) -> None:
     journal.brain_started(1, 1, pid=4242, start_time=99)
     leftovers = journal.reclaim_turns(generation=2)
     assert [(b.pid, b.start_time) for b in leftovers] == [(4242, 99)]
-    assert states(journal) == {1: MessageState.ACKNOWLEDGED}
+    assert states(journal) == {1: MessageState.ACCEPTED}, "its 👀 never went out"
     assert journal.begin_turn(1, generation=2).granted
     # The fenced pool's late result is discarded.
     assert not journal.finish_turn(1, 1, Answer(AnswerKind.ANSWER, "late"))
@@ -150,11 +150,16 @@ def test_the_next_run_takes_back_every_turn_of_the_last_one(tmp_path: Path, wall
     second.close()
 
 
-def test_released_turns_run_again(journal: Journal) -> None:
-    journal.accept_batch([msg(1)], next_offset=2)
-    journal.begin_turn(1, generation=1)
-    journal.release_turn(1, generation=1)
-    assert states(journal) == {1: MessageState.ACKNOWLEDGED}
+def test_released_turns_run_again_and_remember_whether_their_eyes_went_out(
+    journal: Journal,
+) -> None:
+    journal.accept_batch([msg(1), msg(2)], next_offset=3)
+    journal.mark_acked(1)
+    for update_id in (1, 2):
+        journal.begin_turn(update_id, generation=1)
+        journal.release_turn(update_id, generation=1)
+    assert states(journal) == {1: MessageState.ACKNOWLEDGED, 2: MessageState.ACCEPTED}
+    assert [m.acked for m in journal.open_work(1, 0.0).messages] == [True, False]
     assert journal.begin_turn(1, generation=1).granted
 
 
@@ -266,3 +271,11 @@ def test_a_full_disk_is_loud_and_fatal(tmp_path: Path) -> None:
         journal.offset  # noqa: B018 - once failed, never used quietly again
     assert journal.failure is not None
     journal.close()
+
+
+def test_a_journal_belongs_to_one_bot(journal: Journal) -> None:
+    journal.bind_bot(111, "first_bot")
+    journal.bind_bot(111, "first_bot")
+    with pytest.raises(JournalError, match="belongs to bot 111"):
+        journal.bind_bot(222, "second_bot")
+    assert journal.failure is None, "a wrong token is the operator's mistake, not a broken file"

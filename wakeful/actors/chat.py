@@ -24,6 +24,7 @@ from wakeful.bots.errors import TelegramFailure, classify
 from wakeful.bots.gateway import TelegramGateway
 from wakeful.brain.events import ApiRetry
 from wakeful.messages import (
+    AckDelivered,
     AckDue,
     ChatIdle,
     DeliveryDone,
@@ -48,7 +49,7 @@ from wakeful.messages import (
 )
 from wakeful.retry import backoff
 from wakeful.state.journal import Journal
-from wakeful.state.records import Answer, AnswerKind, MessageState
+from wakeful.state.records import Answer, AnswerKind
 from wakeful.supervision.context import ChildContext
 from wakeful.supervision.latch import Latch
 from wakeful.supervision.supervised import SupervisedActor, tell_quietly
@@ -121,7 +122,7 @@ class ChatActor(SupervisedActor):
             return None  # a newer instance owns this chat; anything we'd do is stale
         match message:
             case MessageArrived(message=incoming):
-                self._accept(incoming, MessageState.ACCEPTED)
+                self._accept(incoming, acked=False)
                 self._next_turn()
             case WorkWaiting():
                 self._load_work()
@@ -162,8 +163,10 @@ class ChatActor(SupervisedActor):
                 self._on_ack_failed(message)
             case DeliveryFailed(what="send"):
                 self._outbox.failed(message.details["seq"], message.details["failure"])
-            case AckDue(message_id=message_id, attempt=attempt):
-                self._react(message_id, attempt)
+            case AckDue(update_id=update_id, message_id=message_id, attempt=attempt):
+                self._react(update_id, message_id, attempt)
+            case AckDelivered(update_id=update_id):
+                self._journal.mark_acked(update_id)
             case ResendDue(seq=seq):
                 self._outbox.resend(seq)
             case IdleCheckDue(epoch=epoch):
@@ -192,15 +195,14 @@ class ChatActor(SupervisedActor):
             self._outbox.deliver(pending.update_id, pending.reply_to,
                                  replies.parts(pending.answer), pending.parts_sent)
         for open_message in work.messages:
-            self._accept(open_message.message, open_message.state)
+            self._accept(open_message.message, open_message.acked)
 
-    def _accept(self, message: IncomingMessage, state: MessageState) -> None:
+    def _accept(self, message: IncomingMessage, acked: bool) -> None:
         if message.update_id in self._known:
             return
         self._known[message.update_id] = message.message_id
-        if state is MessageState.ACCEPTED and not self.fenced:
-            self._journal.mark_acked(message.update_id)
-            self._react(message.message_id)
+        if not acked and not self.fenced:
+            self._react(message.update_id, message.message_id)
             self._typing()
         if message.text is None or not message.text.strip():
             self._reply(message, Answer(AnswerKind.REPLY, replies.CANNOT_READ))
@@ -370,7 +372,7 @@ class ChatActor(SupervisedActor):
 
     # --- acknowledgements: hints, but a 👀 is worth retrying until the answer is out --
 
-    def _react(self, message_id: int, attempt: int = 1) -> None:
+    def _react(self, update_id: int, message_id: int, attempt: int = 1) -> None:
         if self.fenced:
             return
         me = self.actor_ref
@@ -380,10 +382,13 @@ class ChatActor(SupervisedActor):
             if future.cancelled():
                 return
             exc = future.exception()
-            if exc is not None:
-                failure = classify(exc)
-                tell_quietly(me, DeliveryFailed("react", failure.description, {
-                    "message_id": message_id, "attempt": attempt, "failure": failure}))
+            if exc is None:
+                tell_quietly(me, AckDelivered(update_id))
+                return
+            failure = classify(exc)
+            tell_quietly(me, DeliveryFailed("react", failure.description, {
+                "update_id": update_id, "message_id": message_id, "attempt": attempt,
+                "failure": failure}))
 
         self._gateway.react(self.chat_id, message_id, ACK_EMOJI).add_done_callback(done)
 
@@ -397,7 +402,7 @@ class ChatActor(SupervisedActor):
                      failure.description)
             return
         delay = failure.retry_after or self._wait(attempt)
-        self.tell_later(delay, AckDue(message_id, attempt + 1))
+        self.tell_later(delay, AckDue(failed.details["update_id"], message_id, attempt + 1))
 
     def _typing(self) -> None:
         if self.fenced:

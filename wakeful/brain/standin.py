@@ -18,7 +18,9 @@ prompt script failure modes for tests and the demo:
 
 With $WAKEFUL_STANDIN_LOG set, each run appends "start|end <monotonic> <pid>" lines
 there, so tests can measure how many brains really ran at once. With
-$WAKEFUL_STANDIN_CHILDREN set, the pid of each grandchild is appended there.
+$WAKEFUL_STANDIN_CHILDREN set, the pid of each grandchild is appended there. With
+$WAKEFUL_STANDIN_PROMPTS set, each run appends one JSON line {"pid", "resume",
+"prompt"}: exactly what the brain was given.
 """
 
 from __future__ import annotations
@@ -50,6 +52,18 @@ def _log(kind: str) -> None:
             fh.write(f"{kind} {time.monotonic():.6f} {os.getpid()}\n")
 
 
+def _record_prompt(prompt: str, resume: str | None) -> None:
+    path = os.environ.get("WAKEFUL_STANDIN_PROMPTS")
+    if path:
+        line = json.dumps({"pid": os.getpid(), "resume": resume, "prompt": prompt}) + "\n"
+        # One write(2) on an O_APPEND file: concurrent brains never interleave a line.
+        fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
+        try:
+            os.write(fd, line.encode())
+        finally:
+            os.close(fd)
+
+
 def _note_child(pid: int) -> None:
     path = os.environ.get("WAKEFUL_STANDIN_CHILDREN")
     if path:
@@ -66,6 +80,7 @@ def main(argv: list[str] | None = None) -> int:
     args, _unknown = parser.parse_known_args(argv)
     prompt = sys.stdin.read()
     session_id = args.resume or str(uuid.uuid4())
+    _record_prompt(prompt, args.resume)
     _log("start")
     try:
         return _answer(prompt, session_id, args.delay)

@@ -51,6 +51,8 @@ from wakeful.state.records import (
 log = logging.getLogger(__name__)
 
 _OPEN_SQL = "('accepted', 'acknowledged', 'in_turn')"
+# A turn given back goes to the open state its 👀 says: only a 👀 Telegram took counts.
+_BACK_TO_OPEN = "CASE WHEN acked_at IS NULL THEN 'accepted' ELSE 'acknowledged' END"
 # Strangers are unbounded; refusal times are kept this many at most (the oldest go
 # first, see prune_refusals), so even a flood within one window costs bounded space.
 MAX_REFUSALS_KEPT = 100_000
@@ -155,6 +157,21 @@ class Journal:
                 self._on_failure(reason)
         raise JournalError(reason)
 
+    def bind_bot(self, bot_id: int, username: str) -> None:
+        """A journal belongs to one bot: its offset, chats and sessions mean nothing to
+        another. A token for a different bot is refused rather than mixed in."""
+        with self._tx() as db:
+            owner = _meta(db, "bot_id")
+            if owner is None:
+                _set_meta(db, "bot_id", bot_id)
+                _set_meta(db, "bot_username", username)
+                return
+            if int(owner) != bot_id:
+                name = _meta(db, "bot_username")
+                raise JournalError(
+                    f"journal {self.path} belongs to bot {owner} (@{name}), but the token is "
+                    f"for bot {bot_id} (@{username}); give this bot its own [journal] path")
+
     # --- poller side -----------------------------------------------------------------
 
     @property
@@ -227,17 +244,24 @@ class Journal:
                     "JOIN messages m USING (update_id) WHERE a.chat_id = ? AND "
                     "a.state = 'pending' ORDER BY a.update_id", (chat_id,)))
             rows = db.execute(
-                "SELECT update_id, message_id, user_id, text, state, run FROM messages "
+                "SELECT update_id, message_id, user_id, text, acked_at IS NOT NULL, run "
+                "FROM messages "
                 f"WHERE chat_id = ? AND done_at IS NULL AND state IN {_OPEN_SQL} "
                 "ORDER BY update_id", (chat_id,)).fetchall()
             session = db.execute("SELECT session_id FROM chats WHERE chat_id = ?",
                                  (chat_id,)).fetchone()
         messages = tuple(
             OpenMessage(IncomingMessage(update_id, chat_id, message_id, user_id, text,
-                                        received_at), MessageState(state))
-            for update_id, message_id, user_id, text, state, _ in rows)
+                                        received_at), bool(acked))
+            for update_id, message_id, user_id, text, acked, _ in rows)
         carried = sum(1 for *_, run in rows if run < self.run)
         return ChatWork(chat_id, answers, messages, session[0] if session else None, carried)
+
+    def state_of(self, update_id: int) -> MessageState | None:
+        with self._read() as db:
+            row = db.execute("SELECT state FROM messages WHERE update_id = ?",
+                             (update_id,)).fetchone()
+            return MessageState(row[0]) if row else None
 
     def owed(self, chat_id: int) -> list[int]:
         """Update ids this chat is still owed something for: an answer, or its delivery."""
@@ -262,9 +286,12 @@ class Journal:
                        (self.run, chat_id))
 
     def mark_acked(self, update_id: int) -> None:
+        """Telegram took the message's 👀 (so a replay does not send it again)."""
         with self._tx() as db:
-            db.execute("UPDATE messages SET state = 'acknowledged', acked_at = ? "
-                       "WHERE update_id = ? AND state = 'accepted'", (self._wall(), update_id))
+            now = self._wall()
+            db.execute("UPDATE messages SET acked_at = COALESCE(acked_at, ?), state = CASE "
+                       "state WHEN 'accepted' THEN 'acknowledged' ELSE state END "
+                       "WHERE update_id = ?", (now, update_id))
 
     def reply(self, update_id: int, answer: Answer) -> None:
         """Store wakeful's own answer to a message that needs no brain."""
@@ -352,7 +379,7 @@ class Journal:
                 "'in_turn' AND (owner_run < ? OR (owner_run = ? AND owner_gen < ?))",
                 (self.run, self.run, generation)).fetchall()
             db.executemany(
-                "UPDATE messages SET state = 'acknowledged', owner_run = NULL, owner_gen = NULL,"
+                f"UPDATE messages SET state = {_BACK_TO_OPEN}, owner_run = NULL, owner_gen = NULL,"
                 " brain_pid = NULL, brain_start = NULL WHERE update_id = ?",
                 [(row[0],) for row in rows])
         return [LeftoverBrain(u, pid, start) for u, pid, start in rows if pid is not None]
@@ -387,7 +414,7 @@ class Journal:
     def release_turn(self, update_id: int, generation: int) -> None:
         """Give a claimed message back unanswered (the service is stopping): it runs again."""
         with self._tx() as db:
-            db.execute("UPDATE messages SET state = 'acknowledged', owner_run = NULL, "
+            db.execute(f"UPDATE messages SET state = {_BACK_TO_OPEN}, owner_run = NULL, "
                        "owner_gen = NULL, brain_pid = NULL, brain_start = NULL "
                        "WHERE update_id = ? AND state = 'in_turn' AND owner_run = ? "
                        "AND owner_gen = ?", (update_id, self.run, generation))
@@ -521,4 +548,4 @@ def _ensure_chat(db: sqlite3.Connection, chat_id: int) -> None:
     db.execute("INSERT OR IGNORE INTO chats (chat_id) VALUES (?)", (chat_id,))
 
 
-__all__ = ["Journal", "JournalConfig", "JournalError", "MessageState"]
+__all__ = ["Journal", "JournalConfig", "JournalError"]

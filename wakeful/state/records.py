@@ -16,7 +16,7 @@ class MessageState(enum.StrEnum):
     """Where one accepted message is on its way to an answer (docs/durability.md)."""
 
     ACCEPTED = "accepted"  # committed with its getUpdates batch
-    ACKNOWLEDGED = "acknowledged"  # its 👀 was asked for
+    ACKNOWLEDGED = "acknowledged"  # Telegram took its 👀
     IN_TURN = "in_turn"  # a brain runs it; the row names the owner and the brain
     ANSWERED = "answered"  # an answer is stored (delivery is tracked in `answers`)
     FAILED = "failed"  # a clear failure note is stored instead, or the chat is gone
@@ -80,7 +80,7 @@ class PendingAnswer:
 @dataclass(frozen=True)
 class OpenMessage:
     message: IncomingMessage
-    state: MessageState
+    acked: bool  # Telegram took its 👀
 
 
 @dataclass(frozen=True)

@@ -1,68 +1,85 @@
 """In-memory state machine of a fake Telegram Bot API, independent of any transport.
 
-The HTTP server and the in-process PTB request both feed `BotApiCore.dispatch`; tests and the
-demo's simulated users drive the other side (`inject_text`, `sent`, `wait_for`, `fail_next`).
-Errors mirror Telegram's envelopes and descriptions so that PTB raises the same exception
-types it would raise against api.telegram.org.
+The HTTP server and the in-process PTB request both feed `BotApiCore.serve`; tests and the
+demo's simulated users drive the other side. Errors mirror Telegram's envelopes and
+descriptions so that PTB raises the same exception types it would against api.telegram.org.
+
+User-side controls, each simulating one thing that happens on the real service:
+- `inject_text`: a user writes a message (a reply to another when `reply_to_message_id`);
+  /commands and @mentions get their entities.
+- `inject_message`: a user sends a photo, document, sticker or voice note (see `media`).
+- `inject_raw_update`: Telegram delivers an arbitrary, possibly malformed, update.
+- `fail_next`: the next calls of a method fail with a given Telegram error.
+- `outage`: a method fails with an error for some seconds of the core's clock.
+- `block_chat` / `unblock_chat`: a user blocks the bot (or a group removes it), and back.
+- `set_limits`: Telegram's flood limits answer 429 with `retry_after` (see `limits`).
+- `lose_next_response`: a call takes effect but its answer never reaches the bot.
+- `interrupt_long_polls`: pending getUpdates calls return at once (transport shutdown).
 """
 
 from __future__ import annotations
 
 import copy
 import hmac
-import json
 import secrets
 import threading
 import time
-from collections import Counter, deque
+from collections import Counter
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from http import HTTPStatus
 from typing import Any, Literal
 
-from telegram.constants import ReactionEmoji
+from telegram.constants import ChatAction
 
-JSONDict = dict[str, Any]
-Envelope = tuple[int, JSONDict]
+from wakeful.testing.bot_api.entities import detect_entities
+from wakeful.testing.bot_api.errors import (
+    ApiError,
+    Envelope,
+    JSONDict,
+    bad_request,
+    too_many_requests,
+)
+from wakeful.testing.bot_api.faults import (
+    LOSS_MODES,
+    Failure,
+    FaultPlan,
+    LossMode,
+    default_description,
+)
+from wakeful.testing.bot_api.formatting import format_text
+from wakeful.testing.bot_api.limits import FloodControl, RateLimits, Throttled
+from wakeful.testing.bot_api.markup import Formatted
+from wakeful.testing.bot_api.media import Attachment
+from wakeful.testing.bot_api.params import Params
+from wakeful.testing.bot_api.reactions import parse_reaction
+from wakeful.testing.bot_api.updates import UpdateQueue
+from wakeful.testing.bot_api.utf16 import utf16_length
+
+__all__ = ["BotApiCore", "Envelope", "JSONDict", "Reply", "SentRecord", "random_token"]
 
 MAX_TEXT_LENGTH = 4096
-MAX_UPDATES_PER_CALL = 100
-CONFLICT_DESCRIPTION = (
-    "Conflict: terminated by other getUpdates request; "
-    "make sure that only one bot instance is running"
-)
 NOT_MODIFIED_DETAIL = (
     "message is not modified: specified new message content and reply markup "
     "are exactly the same as a current content and reply markup of the message"
 )
-# Telegram only delivers these when a bot opts in through allowed_updates.
-_OPT_IN_UPDATE_TYPES = frozenset({"chat_member", "message_reaction", "message_reaction_count"})
-# The Bot API accepts only this fixed palette; "❤️" with a variation selector is rejected,
-# which is exactly the kind of bug a bridge should see in tests rather than in production.
-_REACTION_EMOJI = frozenset(emoji.value for emoji in ReactionEmoji)
-_CHAT_ACTIONS = frozenset(
-    {
-        "typing",
-        "upload_photo",
-        "record_video",
-        "upload_video",
-        "record_voice",
-        "upload_voice",
-        "upload_document",
-        "choose_sticker",
-        "find_location",
-        "record_video_note",
-        "upload_video_note",
-    }
-)
+_CHAT_ACTIONS = frozenset(action.value for action in ChatAction)
 _CHAT_TYPES = frozenset({"private", "group", "supergroup"})
+_GROUP_TYPES = frozenset({"group", "supergroup"})
+_BLOCKED_DESCRIPTIONS = {
+    "private": "Forbidden: bot was blocked by the user",
+    "group": "Forbidden: bot was kicked from the group chat",
+    "supergroup": "Forbidden: bot was kicked from the supergroup chat",
+}
+
+SentKind = Literal["message", "edit", "reaction", "chat_action", "draft"]
 
 
 @dataclass(frozen=True, slots=True)
 class SentRecord:
     """One accepted bot call that changed what a chat's users see, in arrival order."""
 
-    kind: Literal["message", "edit", "reaction", "chat_action"]
+    kind: SentKind
     chat_id: int
     message_id: int | None
     text: str | None
@@ -72,123 +89,26 @@ class SentRecord:
     at_monotonic: float
     at_wall: float
     parse_mode: str | None = None
+    draft_id: int | None = None
 
 
-class _ApiError(Exception):
-    def __init__(self, code: int, description: str, retry_after: int | None = None) -> None:
-        super().__init__(description)
-        self.code = code
-        self.description = description
-        self.retry_after = retry_after
+@dataclass(frozen=True, slots=True)
+class Reply:
+    """One answered call as a transport must deliver it, or, when `lost` says so, must not."""
 
-    def envelope(self) -> Envelope:
-        body: JSONDict = {"ok": False, "error_code": self.code, "description": self.description}
-        if self.retry_after is not None:
-            body["parameters"] = {"retry_after": self.retry_after}
-        return self.code, body
+    status: int
+    body: JSONDict
+    lost: LossMode | None = None
 
 
-@dataclass(slots=True)
-class _Fault:
-    code: int
-    description: str
-    retry_after: int | None
+def _check_error_code(code: int) -> None:
+    if not 400 <= code <= 599:
+        raise ValueError("error_code must be an HTTP error status")
 
 
-def _bad_request(detail: str) -> _ApiError:
-    return _ApiError(HTTPStatus.BAD_REQUEST, f"Bad Request: {detail}")
-
-
-def _default_fault_description(code: int, retry_after: int | None) -> str:
-    if code == HTTPStatus.TOO_MANY_REQUESTS:
-        return f"Too Many Requests: retry after {retry_after or 0}"
-    if code == HTTPStatus.FORBIDDEN:
-        return "Forbidden: bot was blocked by the user"
-    try:
-        return HTTPStatus(code).phrase
-    except ValueError:
-        return "Error"
-
-
-def _utf16_length(text: str) -> int:
-    # Telegram counts text limits and entity offsets in UTF-16 code units, so an emoji
-    # outside the BMP costs two of the 4096.
-    return len(text.encode("utf-16-le")) // 2
-
-
-def _update_type(update: Mapping[str, Any]) -> str | None:
-    return next((key for key in update if key != "update_id"), None)
-
-
-class _Params:
-    """Typed access to call parameters that arrive as JSON values or as form strings."""
-
-    def __init__(self, raw: Mapping[str, Any]) -> None:
-        self._raw = raw
-
-    def present(self, name: str) -> bool:
-        return self._raw.get(name) not in (None, "")
-
-    def required_int(self, name: str) -> int:
-        value = self.as_int(name)
-        if value is None:
-            raise _bad_request(f"{name} is empty")
-        return value
-
-    def as_int(self, name: str) -> int | None:
-        value = self._raw.get(name)
-        if value is None or value == "":
-            return None
-        if isinstance(value, int) and not isinstance(value, bool):
-            return value
-        if isinstance(value, float) and value.is_integer():
-            return int(value)
-        if isinstance(value, str):
-            try:
-                return int(value.strip())
-            except ValueError:
-                pass
-        raise _bad_request(f'field "{name}" must be an Integer')
-
-    def as_float(self, name: str) -> float | None:
-        value = self._raw.get(name)
-        if value is None or value == "":
-            return None
-        if isinstance(value, bool):
-            raise _bad_request(f'field "{name}" must be a Number')
-        try:
-            return float(value)
-        except (TypeError, ValueError):
-            raise _bad_request(f'field "{name}" must be a Number') from None
-
-    def as_bool(self, name: str) -> bool | None:
-        value = self._raw.get(name)
-        if value is None or value == "":
-            return None
-        if isinstance(value, bool):
-            return value
-        if isinstance(value, int) and value in (0, 1):
-            return bool(value)
-        if isinstance(value, str) and value.strip().lower() in ("true", "1", "false", "0"):
-            return value.strip().lower() in ("true", "1")
-        raise _bad_request(f'field "{name}" must be a Boolean')
-
-    def as_str(self, name: str) -> str | None:
-        value = self._raw.get(name)
-        if value is None:
-            return None
-        return value if isinstance(value, str) else json.dumps(value)
-
-    def as_json(self, name: str) -> Any:
-        value = self._raw.get(name)
-        if not isinstance(value, str):
-            return copy.deepcopy(value)
-        if value == "":
-            return None
-        try:
-            return json.loads(value)
-        except ValueError:
-            raise _bad_request(f"can't parse {name} JSON object") from None
+def _quoted(message: JSONDict) -> JSONDict:
+    # Telegram quotes one level deep: the quoted message loses its own reply_to_message.
+    return copy.deepcopy({k: v for k, v in message.items() if k != "reply_to_message"})
 
 
 def random_token() -> str:
@@ -234,24 +154,20 @@ class BotApiCore:
         self._wall = wall
         self._cond = threading.Condition(threading.RLock())
 
-        self._updates: deque[JSONDict] = deque()
-        self._next_update_id = 1
-        self._allowed_updates: frozenset[str] = frozenset()
-        # Bumped by each getUpdates so an older pending poll knows it lost (409).
-        self._poll_generation = 0
-        # Bumped by interrupt_long_polls so pending polls return [] at once.
-        self._poll_interrupts = 0
+        self._updates = UpdateQueue(self._cond)
 
         self._chats: dict[int, JSONDict] = {}
         self._messages: dict[tuple[int, int], JSONDict] = {}
         self._last_message_id: dict[int, int] = {}
         self._sent: dict[int, list[SentRecord]] = {}
         self._calls: Counter[str] = Counter()
-        self._faults: dict[str, deque[_Fault]] = {}
+        self._faults = FaultPlan()
+        self._flood = FloodControl()
+        self._file_keys = 0
 
-        handlers: list[tuple[str, Callable[[_Params], Any]]] = [
+        handlers: list[tuple[str, Callable[[Params], Any]]] = [
             ("getMe", self._get_me),
-            ("getUpdates", self._get_updates),
+            ("getUpdates", self._updates.poll),
             ("deleteWebhook", self._return_true),
             ("getWebhookInfo", self._get_webhook_info),
             ("setMyCommands", self._return_true),
@@ -259,6 +175,7 @@ class BotApiCore:
             ("getMyCommands", self._get_my_commands),
             ("sendMessage", self._send_message),
             ("editMessageText", self._edit_message_text),
+            ("sendMessageDraft", self._send_message_draft),
             ("setMessageReaction", self._set_message_reaction),
             ("sendChatAction", self._send_chat_action),
         ]
@@ -272,148 +189,122 @@ class BotApiCore:
         return dict(self._bot_user)
 
     def dispatch(self, token: str, method: str, params: Mapping[str, Any]) -> Envelope:
-        """Run one Bot API call; returns the HTTP status and Telegram's JSON envelope."""
+        """Run one Bot API call; returns the HTTP status and Telegram's JSON envelope.
+
+        A direct caller has no connection to lose, so `lose_next_response` ignores it.
+        """
+        reply = self._call(token, method, params, may_lose=False)
+        return reply.status, reply.body
+
+    def serve(self, token: str, method: str, params: Mapping[str, Any]) -> Reply:
+        """What a transport calls: like `dispatch`, but the answer may have to be lost."""
+        return self._call(token, method, params, may_lose=True)
+
+    def _call(self, token: str, method: str, params: Mapping[str, Any], *, may_lose: bool) -> Reply:
         if not hmac.compare_digest(token.encode(), self._token):
-            return _ApiError(HTTPStatus.UNAUTHORIZED, "Unauthorized").envelope()
+            return Reply(*ApiError(HTTPStatus.UNAUTHORIZED, "Unauthorized").envelope())
         entry = self._methods.get(method.lower())
         if entry is None:
-            return _ApiError(HTTPStatus.NOT_FOUND, "Not Found").envelope()
+            return Reply(*ApiError(HTTPStatus.NOT_FOUND, "Not Found").envelope())
         name, handler = entry
-        # Holding the lock for the whole call makes counting, fault injection and the
-        # poll generation bump one atomic step; only a long poll's wait releases it.
+        # Holding the lock for the whole call makes counting, fault injection, flood
+        # accounting and the poll generation bump one atomic step; only a long poll's wait
+        # releases it.
         with self._cond:
             try:
                 self._calls[name] += 1
-                fault = self._take_fault(name)
-                if fault is not None:
-                    return _ApiError(fault.code, fault.description, fault.retry_after).envelope()
-                result = handler(_Params(params))
-            except _ApiError as exc:
-                return exc.envelope()
+                status, body = self._run(name, handler, Params(params))
             finally:
                 self._cond.notify_all()
+            lost = self._faults.take_loss(name) if may_lose else None
+        return Reply(status, body, lost)
+
+    def _run(self, name: str, handler: Callable[[Params], Any], params: Params) -> Envelope:
+        try:
+            refusal = self._faults.refusal(name, self._monotonic())
+            if refusal is not None:
+                raise refusal
+            counted = self._admit(name, params)
+            result = handler(params)
+        except ApiError as exc:
+            return exc.envelope()
+        if counted is not None:
+            # Only calls that went through use up the limit; a refused one changes nothing.
+            self._flood.record(*counted, self._monotonic())
         return HTTPStatus.OK, {"ok": True, "result": result}
 
-    def _take_fault(self, name: str) -> _Fault | None:
-        queue = self._faults.get(name)
-        if not queue:
+    def _admit(self, name: str, params: Params) -> tuple[int, bool] | None:
+        """Raise 429 if this call breaks a flood limit; returns what to count it against."""
+        if not self._flood.counts(name):
             return None
-        return queue.popleft()
+        try:
+            chat_id = params.as_int("chat_id")
+        except ApiError:
+            chat_id = None
+        chat = None if chat_id is None else self._chats.get(chat_id)
+        if chat is None:
+            return None  # the handler answers "chat not found"
+        key = chat["id"], chat["type"] in _GROUP_TYPES
+        retry_after = self._flood.throttle(name, *key, self._monotonic())
+        if retry_after is not None:
+            raise too_many_requests(retry_after)
+        return key
 
-    def _return_true(self, _params: _Params) -> bool:
+    def _return_true(self, _params: Params) -> bool:
         return True
 
-    def _get_me(self, _params: _Params) -> JSONDict:
+    def _get_me(self, _params: Params) -> JSONDict:
         return dict(self._bot_user)
 
-    def _get_webhook_info(self, _params: _Params) -> JSONDict:
+    def _get_webhook_info(self, _params: Params) -> JSONDict:
         return {"url": "", "has_custom_certificate": False, "pending_update_count": 0}
 
-    def _get_my_commands(self, _params: _Params) -> list[JSONDict]:
+    def _get_my_commands(self, _params: Params) -> list[JSONDict]:
         return []
 
-    def _get_updates(self, params: _Params) -> list[JSONDict]:
-        offset = params.as_int("offset")
-        limit = params.as_int("limit") or MAX_UPDATES_PER_CALL
-        limit = max(1, min(limit, MAX_UPDATES_PER_CALL))
-        timeout = max(0.0, params.as_float("timeout") or 0.0)
-        allowed = params.as_json("allowed_updates")
-        if allowed is not None and (
-            not isinstance(allowed, list) or not all(isinstance(a, str) for a in allowed)
-        ):
-            raise _bad_request("can't parse allowed_updates JSON array")
-
-        self._poll_generation += 1
-        generation = self._poll_generation
-        interrupts = self._poll_interrupts
-        self._cond.notify_all()
-        self._confirm(offset)
-        if allowed is not None:
-            # Like Telegram, the filter sticks for later calls that omit it.
-            self._allowed_updates = frozenset(allowed)
-
-        # Long-poll deadlines use real time even when timestamps come from a fake clock:
-        # a frozen clock must not turn a poll into a hang.
-        deadline = time.monotonic() + timeout
-        while True:
-            batch = self._select(limit)
-            if batch:
-                return batch
-            remaining = deadline - time.monotonic()
-            if remaining <= 0 or self._poll_interrupts != interrupts:
-                return []
-            self._cond.wait(remaining)
-            if self._poll_generation != generation:
-                raise _ApiError(HTTPStatus.CONFLICT, CONFLICT_DESCRIPTION)
-
-    def _confirm(self, offset: int | None) -> None:
-        if not offset:
-            return
-        if offset > 0:
-            while self._updates and self._updates[0]["update_id"] < offset:
-                self._updates.popleft()
-        else:
-            # Negative offsets keep only the last -offset updates and forget the rest.
-            while len(self._updates) > -offset:
-                self._updates.popleft()
-
-    def _select(self, limit: int) -> list[JSONDict]:
-        batch: list[JSONDict] = []
-        for update in self._updates:
-            kind = _update_type(update)
-            if self._allowed_updates:
-                wanted = kind is None or kind in self._allowed_updates
-            else:
-                wanted = kind not in _OPT_IN_UPDATE_TYPES
-            if wanted:
-                batch.append(copy.deepcopy(update))
-                if len(batch) >= limit:
-                    break
-        return batch
-
-    def _send_message(self, params: _Params) -> JSONDict:
+    def _send_message(self, params: Params) -> JSONDict:
         chat = self._require_chat(params)
-        text = self._require_text(params, too_long="message is too long")
+        formatted = self._message_text(params, too_long="message is too long")
         reply_to = self._reply_target(params, chat["id"])
-        entities = params.as_json("entities")
         markup = self._inline_markup(params)
-        message = self._new_message(chat, self._bot_user, text)
+        message = self._new_message(chat, self._bot_user, {"text": formatted.text})
+        entities = formatted.entity_list()
         if entities:
             message["entities"] = entities
         if markup is not None:
             message["reply_markup"] = markup
         if reply_to is not None:
-            quoted = {k: v for k, v in reply_to.items() if k != "reply_to_message"}
-            message["reply_to_message"] = copy.deepcopy(quoted)
+            message["reply_to_message"] = _quoted(reply_to)
         self._record(
             "message",
             chat["id"],
             message["message_id"],
-            text=text,
+            text=formatted.text,
             reply_to_message_id=None if reply_to is None else reply_to["message_id"],
             parse_mode=params.as_str("parse_mode"),
         )
         return copy.deepcopy(message)
 
-    def _edit_message_text(self, params: _Params) -> JSONDict:
+    def _edit_message_text(self, params: Params) -> JSONDict:
         if params.present("inline_message_id"):
-            raise _bad_request("inline messages are not supported by the local Bot API")
+            raise bad_request("inline messages are not supported by the local Bot API")
         chat = self._require_chat(params)
         message_id = params.required_int("message_id")
-        text = self._require_text(params, too_long="MESSAGE_TOO_LONG")
+        formatted = self._message_text(params, too_long="MESSAGE_TOO_LONG")
+        text = formatted.text
         message = self._messages.get((chat["id"], message_id))
         if message is None:
-            raise _bad_request("message to edit not found")
+            raise bad_request("message to edit not found")
         if message["from"]["id"] != self._bot_user["id"]:
-            raise _bad_request("message can't be edited")
+            raise bad_request("message can't be edited")
         markup = self._inline_markup(params)
-        entities = params.as_json("entities") or None
+        entities = formatted.entity_list()
         if (
             message.get("text") == text
             and message.get("entities") == entities
             and message.get("reply_markup") == markup
         ):
-            raise _bad_request(NOT_MODIFIED_DETAIL)
+            raise bad_request(NOT_MODIFIED_DETAIL)
         message["text"] = text
         message["edit_date"] = int(self._wall())
         for key, value in (("entities", entities), ("reply_markup", markup)):
@@ -426,57 +317,83 @@ class BotApiCore:
         )
         return copy.deepcopy(message)
 
-    def _set_message_reaction(self, params: _Params) -> bool:
+    def _send_message_draft(self, params: Params) -> bool:
+        chat = self._require_chat(params)
+        if chat["type"] != "private":
+            raise bad_request("TEXTDRAFT_PEER_INVALID")
+        draft_id = params.required_int("draft_id")
+        if draft_id == 0:
+            raise bad_request("draft_id must be non-zero")
+        # Since Bot API 10.0 an empty draft is allowed: the user sees "Thinking…".
+        formatted = self._message_text(params, too_long="message is too long", allow_empty=True)
+        self._record(
+            "draft",
+            chat["id"],
+            None,
+            text=formatted.text,
+            parse_mode=params.as_str("parse_mode"),
+            draft_id=draft_id,
+        )
+        return True
+
+    def _set_message_reaction(self, params: Params) -> bool:
         chat = self._require_chat(params)
         message_id = params.required_int("message_id")
         params.as_bool("is_big")
         raw = params.as_json("reaction")
-        reaction = self._parse_reaction([] if raw is None else raw)
+        reaction = parse_reaction([] if raw is None else raw)
         if (chat["id"], message_id) not in self._messages:
-            raise _bad_request("message to react not found")
+            raise bad_request("message to react not found")
         self._record("reaction", chat["id"], message_id, reaction=reaction)
         return True
 
-    def _send_chat_action(self, params: _Params) -> bool:
+    def _send_chat_action(self, params: Params) -> bool:
         chat = self._require_chat(params)
         action = params.as_str("action")
         if action not in _CHAT_ACTIONS:
-            raise _bad_request("wrong parameter action in request")
+            raise bad_request("wrong parameter action in request")
         self._record("chat_action", chat["id"], None, action=action)
         return True
 
     # ------------------------------------------------------------------ validation
 
-    def _require_chat(self, params: _Params) -> JSONDict:
+    def _require_chat(self, params: Params) -> JSONDict:
         if not params.present("chat_id"):
-            raise _bad_request("chat_id is empty")
+            raise bad_request("chat_id is empty")
         try:
             chat_id = params.as_int("chat_id")
-        except _ApiError:
+        except ApiError:
             # "@username" targets only resolve for public channels, which never exist here.
-            raise _bad_request("chat not found") from None
+            raise bad_request("chat not found") from None
+        blocked = self._faults.blocked(chat_id) if chat_id is not None else None
+        if blocked is not None:
+            raise blocked
         chat = self._chats.get(chat_id) if chat_id is not None else None
         if chat is None:
-            raise _bad_request("chat not found")
+            raise bad_request("chat not found")
         return chat
 
     @staticmethod
-    def _require_text(params: _Params, *, too_long: str) -> str:
-        text = params.as_str("text") or ""
-        if not text.strip():
-            raise _bad_request("message text is empty")
-        if _utf16_length(text) > MAX_TEXT_LENGTH:
-            raise _bad_request(too_long)
-        return text
+    def _message_text(params: Params, *, too_long: str, allow_empty: bool = False) -> Formatted:
+        """The text users will see: markup parsed, then Telegram's limits on the result."""
+        raw = params.as_str("text") or ""
+        if not raw.strip() and not allow_empty:
+            raise bad_request("message text is empty")
+        formatted = format_text(raw, params.as_str("parse_mode"), params.as_json("entities"))
+        if not formatted.text.strip() and not allow_empty:
+            raise bad_request("message text is empty")
+        if utf16_length(formatted.text) > MAX_TEXT_LENGTH:
+            raise bad_request(too_long)
+        return formatted
 
-    def _reply_target(self, params: _Params, chat_id: int) -> JSONDict | None:
+    def _reply_target(self, params: Params, chat_id: int) -> JSONDict | None:
         reply = params.as_json("reply_parameters")
         allow_missing = bool(params.as_bool("allow_sending_without_reply"))
         target_chat = chat_id
         if reply is not None:
             if not isinstance(reply, dict):
-                raise _bad_request("can't parse reply parameters JSON object")
-            reply_params = _Params(reply)
+                raise bad_request("can't parse reply parameters JSON object")
+            reply_params = Params(reply)
             message_id: int | None = reply_params.required_int("message_id")
             allow_missing = allow_missing or bool(
                 reply_params.as_bool("allow_sending_without_reply")
@@ -489,11 +406,11 @@ class BotApiCore:
             return None
         target = self._messages.get((target_chat, message_id))
         if target is None and not allow_missing:
-            raise _bad_request("message to be replied not found")
+            raise bad_request("message to be replied not found")
         return target
 
     @staticmethod
-    def _inline_markup(params: _Params) -> JSONDict | None:
+    def _inline_markup(params: Params) -> JSONDict | None:
         # Telegram echoes only inline keyboards back on the message; reply keyboards
         # live on the client and never appear in a Message object.
         markup = params.as_json("reply_markup")
@@ -501,29 +418,9 @@ class BotApiCore:
             return markup
         return None
 
-    @staticmethod
-    def _parse_reaction(raw: Any) -> tuple[str, ...]:
-        if not isinstance(raw, list):
-            raise _bad_request("can't parse reaction types JSON object")
-        if len(raw) > 1:
-            # Bots may set at most one reaction per message.
-            raise _bad_request("REACTIONS_TOO_MUCH")
-        parsed: list[str] = []
-        for item in raw:
-            kind = item.get("type") if isinstance(item, dict) else None
-            if kind == "emoji" and item.get("emoji") in _REACTION_EMOJI:
-                parsed.append(item["emoji"])
-            elif kind == "custom_emoji" and str(item.get("custom_emoji_id", "")).isdigit():
-                parsed.append(f"custom:{item['custom_emoji_id']}")
-            elif kind == "paid":
-                parsed.append("paid")
-            else:
-                raise _bad_request("REACTION_INVALID")
-        return tuple(parsed)
-
     # ------------------------------------------------------------------ state helpers
 
-    def _new_message(self, chat: JSONDict, sender: JSONDict, text: str) -> JSONDict:
+    def _new_message(self, chat: JSONDict, sender: JSONDict, content: JSONDict) -> JSONDict:
         message_id = self._last_message_id.get(chat["id"], 0) + 1
         self._last_message_id[chat["id"]] = message_id
         message: JSONDict = {
@@ -531,14 +428,14 @@ class BotApiCore:
             "from": dict(sender),
             "chat": dict(chat),
             "date": int(self._wall()),
-            "text": text,
+            **content,
         }
         self._messages[(chat["id"], message_id)] = message
         return message
 
     def _record(
         self,
-        kind: Literal["message", "edit", "reaction", "chat_action"],
+        kind: SentKind,
         chat_id: int,
         message_id: int | None,
         *,
@@ -547,6 +444,7 @@ class BotApiCore:
         action: str | None = None,
         reply_to_message_id: int | None = None,
         parse_mode: str | None = None,
+        draft_id: int | None = None,
     ) -> None:
         record = SentRecord(
             kind=kind,
@@ -559,13 +457,9 @@ class BotApiCore:
             at_monotonic=self._monotonic(),
             at_wall=self._wall(),
             parse_mode=parse_mode,
+            draft_id=draft_id,
         )
         self._sent.setdefault(chat_id, []).append(record)
-
-    def _append_update(self, update: JSONDict) -> None:
-        self._next_update_id = max(self._next_update_id, update["update_id"] + 1)
-        self._updates.append(update)
-        self._cond.notify_all()
 
     # ------------------------------------------------------------------ user side
 
@@ -576,8 +470,29 @@ class BotApiCore:
         user_id: int | None = None,
         first_name: str = "User",
         chat_type: str = "private",
+        reply_to_message_id: int | None = None,
     ) -> JSONDict:
         """A user writes `text` in `chat_id`; returns (a copy of) the queued Update."""
+        return self.inject_message(
+            chat_id, {"text": text}, user_id, first_name, chat_type,
+            reply_to_message_id=reply_to_message_id,
+        )  # fmt: skip
+
+    def inject_message(
+        self,
+        chat_id: int,
+        content: Attachment | Mapping[str, Any],
+        user_id: int | None = None,
+        first_name: str = "User",
+        chat_type: str = "private",
+        *,
+        reply_to_message_id: int | None = None,
+    ) -> JSONDict:
+        """A user sends `content` (an attachment from `media`, or raw message fields).
+
+        Like Telegram, the message carries entities for the /commands and @mentions in its
+        text or caption, and quotes the message it replies to (the bot's own included).
+        """
         if chat_type not in _CHAT_TYPES:
             raise ValueError(f"unsupported chat_type {chat_type!r}")
         if user_id is None:
@@ -586,37 +501,52 @@ class BotApiCore:
             raise ValueError("a private chat's id is the user's id")
         user: JSONDict = {"id": user_id, "is_bot": False, "first_name": first_name}
         with self._cond:
-            chat = self._chats.get(chat_id)
-            if chat is None:
-                chat = {"id": chat_id, "type": chat_type}
-                if chat_type == "private":
-                    chat["first_name"] = first_name
-                else:
-                    chat["title"] = f"Test {chat_type} {chat_id}"
-                self._chats[chat_id] = chat
-            elif chat["type"] != chat_type:
-                raise ValueError(f"chat {chat_id} is a {chat['type']} chat")
-            message = self._new_message(chat, user, text)
-            command = text.split(maxsplit=1)[0] if text.startswith("/") else ""
-            if len(command) > 1:
-                # Telegram marks a leading /command so that CommandHandler recognises it.
-                message["entities"] = [
-                    {"type": "bot_command", "offset": 0, "length": _utf16_length(command)}
-                ]
-            update = {"update_id": self._next_update_id, "message": copy.deepcopy(message)}
-            self._append_update(update)
-            return copy.deepcopy(update)
+            quoted = None
+            if reply_to_message_id is not None:
+                quoted = self._messages.get((chat_id, reply_to_message_id))
+                if quoted is None:
+                    raise ValueError(f"no message {reply_to_message_id} in chat {chat_id}")
+            chat = self._user_chat(chat_id, chat_type, first_name)
+            message = self._new_message(chat, user, self._content_fields(content))
+            if quoted is not None:
+                message["reply_to_message"] = _quoted(quoted)
+            return self._updates.push({"message": message})
+
+    def _user_chat(self, chat_id: int, chat_type: str, first_name: str) -> JSONDict:
+        chat = self._chats.get(chat_id)
+        if chat is None:
+            chat = {"id": chat_id, "type": chat_type}
+            if chat_type == "private":
+                chat["first_name"] = first_name
+            else:
+                chat["title"] = f"Test {chat_type} {chat_id}"
+            self._chats[chat_id] = chat
+        elif chat["type"] != chat_type:
+            raise ValueError(f"chat {chat_id} is a {chat['type']} chat")
+        return chat
+
+    def _content_fields(self, content: Attachment | Mapping[str, Any]) -> JSONDict:
+        if isinstance(content, Mapping):
+            fields = copy.deepcopy(dict(content))
+        else:
+            self._file_keys += 1
+            fields = content.fields(str(self._file_keys))
+        for text_key, entities_key in (("text", "entities"), ("caption", "caption_entities")):
+            text = fields.get(text_key)
+            if isinstance(text, str) and entities_key not in fields:
+                found = detect_entities(text)
+                if found:
+                    fields[entities_key] = found
+        return fields
 
     def inject_raw_update(self, payload: Mapping[str, Any]) -> JSONDict:
         """Queue an arbitrary (possibly malformed) update; assigns update_id when missing."""
         with self._cond:
             update = copy.deepcopy(dict(payload))
-            if not isinstance(update.get("update_id"), int):
-                # Without an integer id the update could never be confirmed by an offset.
-                body = {key: value for key, value in update.items() if key != "update_id"}
-                update = {"update_id": self._next_update_id, **body}
-            self._append_update(update)
-            return copy.deepcopy(update)
+            if isinstance(update.get("update_id"), int):
+                return self._updates.append(update)
+            # Without an integer id the update could never be confirmed by an offset.
+            return self._updates.push({k: v for k, v in update.items() if k != "update_id"})
 
     def sent(self, chat_id: int) -> list[SentRecord]:
         with self._cond:
@@ -635,7 +565,7 @@ class BotApiCore:
     def pending_update_ids(self) -> list[int]:
         """Updates not yet confirmed by an offset, whether or not already delivered."""
         with self._cond:
-            return [update["update_id"] for update in self._updates]
+            return self._updates.pending_ids()
 
     def call_counts(self) -> dict[str, int]:
         with self._cond:
@@ -655,20 +585,92 @@ class BotApiCore:
         times: int = 1,
     ) -> None:
         """Make the next `times` calls of `method` fail with this Telegram error."""
+        name = self._method_name(method)
+        if times < 1:
+            raise ValueError("times must be >= 1")
+        _check_error_code(error_code)
+        text = description or default_description(error_code, retry_after)
+        with self._cond:
+            self._faults.queue(name, Failure(error_code, text, retry_after), times)
+
+    def outage(
+        self, method: str, error_code: int, seconds: float, description: str | None = None
+    ) -> None:
+        """Fail every call of `method` until the core's clock has advanced `seconds`.
+
+        A 429 outage answers `retry_after` with the seconds left, as a flood wait would.
+        A new outage of the same method replaces the old one; `seconds=0` ends it.
+        """
+        name = self._method_name(method)
+        _check_error_code(error_code)
+        if seconds < 0:
+            raise ValueError("seconds must be >= 0")
+        with self._cond:
+            until = self._monotonic() + seconds
+            self._faults.start_outage(name, error_code, description, until)
+
+    def outage_counts(self) -> dict[str, int]:
+        """Calls refused by an outage, per method."""
+        with self._cond:
+            return dict(self._faults.outage_hits)
+
+    def block_chat(self, chat_id: int, description: str | None = None) -> None:
+        """Every bot call aimed at `chat_id` answers 403 until `unblock_chat`.
+
+        The default description is Telegram's for the chat's type: blocked by the user in
+        a private chat, kicked from a group or supergroup.
+        """
+        with self._cond:
+            chat = self._chats.get(chat_id)
+            chat_type = "private" if chat is None else chat["type"]
+            self._faults.block(chat_id, description or _BLOCKED_DESCRIPTIONS[chat_type])
+
+    def unblock_chat(self, chat_id: int) -> None:
+        with self._cond:
+            self._faults.unblock(chat_id)
+
+    def set_limits(self, limits: RateLimits | None) -> None:
+        """Enforce Telegram's flood limits from now on (None: no limits, the default)."""
+        if limits is not None:
+            names = frozenset(self._method_name(method) for method in limits.methods)
+            limits = replace(limits, methods=names)
+        with self._cond:
+            self._flood.configure(limits)
+
+    def throttled(self) -> Throttled:
+        """Calls the flood limits refused with 429, per method and per chat."""
+        with self._cond:
+            return self._flood.throttled()
+
+    def lose_next_response(
+        self, method: str, times: int = 1, mode: LossMode = "disconnect"
+    ) -> None:
+        """The answers to the next `times` calls of `method` never reach the bot.
+
+        Each call still runs: a sendMessage really creates the message. "disconnect" closes
+        the connection without an answer; "hang" holds it until the client's read timeout
+        (or the server stops). Calls through `dispatch` have no connection and are exempt.
+        """
+        name = self._method_name(method)
+        if times < 1:
+            raise ValueError("times must be >= 1")
+        if mode not in LOSS_MODES:
+            raise ValueError(f"mode must be one of {sorted(LOSS_MODES)}")
+        with self._cond:
+            self._faults.lose(name, mode, times)
+
+    def lost_responses(self) -> dict[str, int]:
+        """Answers lost so far, per method."""
+        with self._cond:
+            return dict(self._faults.lost)
+
+    def _method_name(self, method: str) -> str:
         entry = self._methods.get(method.lower())
         if entry is None:
             raise ValueError(f"unknown Bot API method {method!r}")
-        if times < 1:
-            raise ValueError("times must be >= 1")
-        if not 400 <= error_code <= 599:
-            raise ValueError("error_code must be an HTTP error status")
-        text = description or _default_fault_description(error_code, retry_after)
-        with self._cond:
-            queue = self._faults.setdefault(entry[0], deque())
-            queue.extend(_Fault(error_code, text, retry_after) for _ in range(times))
+        return entry[0]
 
     def interrupt_long_polls(self) -> None:
         """Make pending getUpdates calls return [] now (used when a transport shuts down)."""
         with self._cond:
-            self._poll_interrupts += 1
-            self._cond.notify_all()
+            self._updates.interrupt()

@@ -3,6 +3,10 @@
 Besides `/bot<token>/<method>` it serves a token-less user-side API under `/_user/` so that
 a process without access to the core object (a demo client, a shell with curl) can play
 the users of the bot.
+
+A lost response (`BotApiCore.lose_next_response`) is lost on the wire: "disconnect" closes
+the connection without an answer, "hang" holds it open until the client gives up or the
+server stops.
 """
 
 from __future__ import annotations
@@ -11,6 +15,7 @@ import contextlib
 import ipaddress
 import json
 import logging
+import select
 import socket
 import socketserver
 import threading
@@ -21,7 +26,7 @@ from types import TracebackType
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
-from wakeful.testing.bot_api.core import BotApiCore, Envelope
+from wakeful.testing.bot_api.core import BotApiCore, Envelope, Reply
 
 log = logging.getLogger(__name__)
 
@@ -50,6 +55,8 @@ class _Server(ThreadingHTTPServer):
         self.core = core
         self._connections: set[socket.socket] = set()
         self._connections_lock = threading.Lock()
+        # Set by LocalBotApiServer.stop; releases handlers holding a "hung" response.
+        self.stopping = threading.Event()
         super().__init__(address, _Handler)
 
     def server_bind(self) -> None:
@@ -119,15 +126,36 @@ class _Handler(BaseHTTPRequestHandler):
             token, method = self._route(split.path)
             label = method
             params = self._parse_params(split.query, raw)
-            status, body = self.server.core.dispatch(token, method, params)
+            reply = self.server.core.serve(token, method, params)
         except LookupError:
-            status, body = _error(HTTPStatus.NOT_FOUND, "Not Found")
+            reply = Reply(*_error(HTTPStatus.NOT_FOUND, "Not Found"))
         except _BadBody as exc:
-            status, body = _error(HTTPStatus.BAD_REQUEST, f"Bad Request: {exc}")
+            reply = Reply(*_error(HTTPStatus.BAD_REQUEST, f"Bad Request: {exc}"))
         except Exception:
             log.exception("local Bot API failed on %s", label)
-            status, body = _error(HTTPStatus.INTERNAL_SERVER_ERROR, "Internal Server Error")
-        self._reply(status, body, label)
+            reply = Reply(*_error(HTTPStatus.INTERNAL_SERVER_ERROR, "Internal Server Error"))
+        if reply.lost is None:
+            self._reply(reply.status, reply.body, label)
+            return
+        if reply.lost == "hang":
+            self._hang_until_abandoned()
+        # Closing without writing a byte is what a dropped answer looks like to a client.
+        self.close_connection = True
+        log.debug("%s -> lost (%s)", label, reply.lost)
+
+    def _hang_until_abandoned(self) -> None:
+        """Hold the connection until the client closes it or the server stops."""
+        while not self.server.stopping.is_set():
+            readable, _, _ = select.select([self.connection], [], [], 0.05)
+            if not readable:
+                continue
+            try:
+                if not self.connection.recv(1, socket.MSG_PEEK):
+                    return  # the client gave up (its read timeout) and hung up
+            except OSError:
+                return
+            # Bytes from a client that should be waiting: don't spin on them.
+            self.server.stopping.wait(0.05)
 
     @staticmethod
     def _route(path: str) -> tuple[str, str]:
@@ -184,6 +212,11 @@ class _Handler(BaseHTTPRequestHandler):
                     user_id=None if request.get("user_id") is None else int(request["user_id"]),
                     first_name=str(request.get("first_name", "User")),
                     chat_type=str(request.get("chat_type", "private")),
+                    reply_to_message_id=(
+                        None
+                        if request.get("reply_to_message_id") is None
+                        else int(request["reply_to_message_id"])
+                    ),
                 )
                 self._reply(HTTPStatus.OK, update, label)
             elif action == "sent" and self.command == "GET":
@@ -268,6 +301,7 @@ class LocalBotApiServer:
         return self
 
     def stop(self) -> None:
+        self._server.stopping.set()
         if self._thread is not None:
             self._server.shutdown()
             self._thread.join()

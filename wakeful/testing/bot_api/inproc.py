@@ -3,6 +3,10 @@
 For large tests and benchmarks: PTB still builds the request, parses the envelope and
 maps errors to exceptions exactly as it does for the network, but a call costs tens of
 microseconds instead of a loopback round trip.
+
+A lost response (`BotApiCore.lose_next_response`) raises what PTB's HTTPX backend raises
+for the same event on a socket: NetworkError when the server hangs up without answering,
+TimedOut once the read timeout runs out on a server that never answers.
 """
 
 from __future__ import annotations
@@ -13,10 +17,10 @@ from http import HTTPStatus
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
-from telegram.error import TimedOut
+from telegram.error import NetworkError, TimedOut
 from telegram.request import BaseRequest, RequestData
 
-from wakeful.testing.bot_api.core import BotApiCore, Envelope
+from wakeful.testing.bot_api.core import BotApiCore, Envelope, Reply
 
 if TYPE_CHECKING:
     from telegram._utils.types import ODVInput
@@ -26,6 +30,8 @@ DEFAULT_NONE = BaseRequest.DEFAULT_NONE
 # Only getUpdates can block inside the core; everything else holds the core's lock for
 # microseconds, so running it inline is far cheaper than a thread hop per call.
 _BLOCKING_METHODS = frozenset({"getupdates"})
+# PTB's HTTPXRequest wraps httpx's error this way; the bridge sees the very same text.
+_DISCONNECTED = "httpx.RemoteProtocolError: Server disconnected without sending a response."
 
 
 def _split_url(url: str) -> tuple[str, str] | None:
@@ -34,6 +40,12 @@ def _split_url(url: str) -> tuple[str, str] | None:
     if not method or not token_part.startswith("bot") or len(token_part) <= len("bot"):
         return None
     return token_part.removeprefix("bot"), method
+
+
+def _timeout(read_timeout: ODVInput[float], default: float | None) -> float | None:
+    if read_timeout is None or isinstance(read_timeout, int | float):
+        return read_timeout
+    return default
 
 
 def _encode(envelope: Envelope) -> tuple[int, bytes]:
@@ -48,20 +60,22 @@ def _error(code: HTTPStatus, description: str) -> tuple[int, bytes]:
 class InProcessRequest(BaseRequest):
     """Pass as both `request=` and `get_updates_request=` of `telegram.Bot`."""
 
-    __slots__ = ("_core", "_read_timeout")
+    __slots__ = ("_closed", "_core", "_read_timeout")
 
     def __init__(self, core: BotApiCore, read_timeout: float | None = 5.0) -> None:
         self._core = core
         self._read_timeout = read_timeout
+        self._closed = False
 
     @property
     def read_timeout(self) -> float | None:
         return self._read_timeout
 
     async def initialize(self) -> None:
-        pass
+        self._closed = False
 
     async def shutdown(self) -> None:
+        self._closed = True
         # A poll parked in a worker thread would keep asyncio.run() from returning until
         # its timeout ran out, because the loop joins its default executor on close.
         self._core.interrupt_long_polls()
@@ -86,17 +100,25 @@ class InProcessRequest(BaseRequest):
                 "Bad Request: file uploads are not supported by the local Bot API",
             )
         params: dict[str, Any] = dict(request_data.parameters) if request_data else {}
+        timeout = _timeout(read_timeout, self._read_timeout)
+        loop = asyncio.get_running_loop()
+        deadline = None if timeout is None else loop.time() + timeout
         if api_method.lower() not in _BLOCKING_METHODS:
-            return _encode(self._core.dispatch(token, api_method, params))
+            reply = self._core.serve(token, api_method, params)
+        else:
+            reply = await self._serve_blocking(token, api_method, params, timeout)
+        if reply.lost == "disconnect":
+            raise NetworkError(_DISCONNECTED)
+        if reply.lost == "hang":
+            await self._hang(deadline)
+        return _encode((reply.status, reply.body))
 
-        timeout = (
-            read_timeout
-            if read_timeout is None or isinstance(read_timeout, int | float)
-            else self._read_timeout
-        )
-        call = asyncio.to_thread(self._core.dispatch, token, api_method, params)
+    async def _serve_blocking(
+        self, token: str, method: str, params: dict[str, Any], timeout: float | None
+    ) -> Reply:
+        call = asyncio.to_thread(self._core.serve, token, method, params)
         try:
-            envelope = await asyncio.wait_for(call, timeout=timeout)
+            return await asyncio.wait_for(call, timeout=timeout)
         except asyncio.CancelledError:
             # The worker thread cannot be cancelled; wake it so it doesn't linger.
             self._core.interrupt_long_polls()
@@ -104,4 +126,13 @@ class InProcessRequest(BaseRequest):
         except TimeoutError:
             self._core.interrupt_long_polls()
             raise TimedOut from None
-        return _encode(envelope)
+
+    async def _hang(self, deadline: float | None) -> None:
+        """No answer: TimedOut at the read deadline, NetworkError if shut down first."""
+        loop = asyncio.get_running_loop()
+        while not self._closed:
+            if deadline is not None and loop.time() >= deadline:
+                raise TimedOut
+            remaining = 0.05 if deadline is None else deadline - loop.time()
+            await asyncio.sleep(min(0.05, max(0.0, remaining)))
+        raise NetworkError(_DISCONNECTED)

@@ -1,0 +1,102 @@
+"""What must hold after any storm, checked from what Telegram (the local server) saw.
+
+Each check returns the violations it found, each naming the chat and the message, so a
+failing storm says exactly who was let down and how.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from collections import defaultdict
+from dataclasses import dataclass
+from pathlib import Path
+
+from wakeful.actors import replies
+from wakeful.demo.users import UserMessage
+from wakeful.testing.bot_api import BotApiCore, SentRecord
+
+
+@dataclass(frozen=True)
+class Delivery:
+    acked: bool
+    answers: tuple[SentRecord, ...]
+
+
+def deliveries(core: BotApiCore, sent: list[UserMessage]) -> dict[UserMessage, Delivery]:
+    out: dict[UserMessage, Delivery] = {}
+    for message in sent:
+        records = core.sent(message.chat_id)
+        acked = any(r.kind == "reaction" and r.message_id == message.message_id
+                    and r.reaction and "👀" in r.reaction for r in records)
+        answers = tuple(r for r in records if r.kind == "message"
+                        and r.reply_to_message_id == message.message_id)
+        out[message] = Delivery(acked, answers)
+    return out
+
+
+def every_message_acked_and_answered_once(
+    core: BotApiCore, sent: list[UserMessage], may_repeat: set[tuple[int, int]] = frozenset(),
+) -> list[str]:
+    """👀 and exactly one answer each; `may_repeat` (chat_id, message_id) may get two."""
+    problems = []
+    for message, seen in deliveries(core, sent).items():
+        where = f"chat {message.chat_id}, message {message.message_id} ({message.text!r})"
+        if not seen.acked:
+            problems.append(f"{where}: no 👀")
+        if not seen.answers:
+            problems.append(f"{where}: never answered")
+        elif len(seen.answers) > 1 and (message.chat_id, message.message_id) not in may_repeat:
+            problems.append(f"{where}: answered {len(seen.answers)} times")
+        for answer in seen.answers:
+            if answer.text != f"echo: {message.text}":
+                problems.append(f"{where}: answered {answer.text!r}")
+    return problems
+
+
+def answers_in_message_order(core: BotApiCore, sent: list[UserMessage]) -> list[str]:
+    """Per chat, first answers come in the order the user wrote."""
+    by_chat: dict[int, list[int]] = defaultdict(list)
+    for message in sent:
+        by_chat[message.chat_id].append(message.message_id)
+    problems = []
+    for chat_id, expected in by_chat.items():
+        first: list[int] = []
+        for record in core.sent(chat_id):
+            target = record.reply_to_message_id
+            if record.kind == "message" and target in expected and target not in first:
+                first.append(target)
+        if first != [m for m in expected if m in first]:
+            problems.append(f"chat {chat_id}: answers out of order: {first}")
+    return problems
+
+
+def no_failure_notes(core: BotApiCore, chats: list[int]) -> list[str]:
+    return [f"chat {chat}: {r.text!r}" for chat in chats for r in core.sent(chat)
+            if r.kind == "message" and r.text and r.text.startswith(replies.SORRY)]
+
+
+def no_stale_status(core: BotApiCore, chats: list[int], stale: str) -> list[str]:
+    """No status message is left saying `stale` (e.g. "Working on it…")."""
+    problems = []
+    for chat in chats:
+        ids = {r.message_id for r in core.sent(chat) if r.kind == "message"
+               and r.reply_to_message_id is None}
+        for message_id in ids:
+            current = core.message(chat, message_id)
+            if current and current.get("text") == stale:
+                problems.append(f"chat {chat}: status message {message_id} still says {stale!r}")
+    return problems
+
+
+def in_flight_at_kill(journal: Path) -> set[tuple[int, int]]:
+    """(chat_id, message_id) of turns running or answers being sent when the service died:
+    the only messages a kill -9 may answer twice."""
+    db = sqlite3.connect(journal)
+    try:
+        rows = db.execute(
+            "SELECT chat_id, message_id FROM messages WHERE state = 'in_turn' UNION "
+            "SELECT m.chat_id, m.message_id FROM answers a JOIN messages m USING (update_id) "
+            "WHERE a.state = 'pending'").fetchall()
+    finally:
+        db.close()
+    return {(chat, message) for chat, message in rows}
