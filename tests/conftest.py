@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import itertools
+import os
 from collections.abc import Callable, Iterator
 from dataclasses import replace
 from pathlib import Path
@@ -10,7 +11,9 @@ from typing import Any
 
 import pytest
 
+from tests.supervision.faults import FaultyGateway
 from wakeful.brain import standin
+from wakeful.clock import Clock
 from wakeful.config import (
     BrainConfig,
     Config,
@@ -20,8 +23,20 @@ from wakeful.config import (
     WatchdogConfig,
 )
 from wakeful.service import Service
-from wakeful.state.journal import JournalConfig
+from wakeful.state.journal import Journal, JournalConfig
 from wakeful.testing.bot_api import BotApiCore, LocalBotApiServer, random_token
+
+
+@pytest.fixture(autouse=True, scope="session")
+def _state_outside_home(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
+    """No test, and no service a test starts, writes a journal under the real home."""
+    old = os.environ.get("XDG_STATE_HOME")
+    os.environ["XDG_STATE_HOME"] = str(tmp_path_factory.mktemp("xdg-state"))
+    yield
+    if old is None:
+        os.environ.pop("XDG_STATE_HOME", None)
+    else:
+        os.environ["XDG_STATE_HOME"] = old
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -105,4 +120,26 @@ def run_service() -> Iterator[Callable[[Config], Service]]:
 
     yield start
     for service in reversed(started):
-        service.stop()
+        service.stop(grace=0)
+
+
+@pytest.fixture
+def service() -> Iterator[Callable[..., tuple[Service, FaultyGateway]]]:
+    """Start the real service with a fault-injecting gateway; stop it after the test."""
+    started: list[tuple[Service, FaultyGateway]] = []
+
+    def start(config: Config, clock: Clock | None = None,
+              journal: Journal | None = None) -> tuple[Service, FaultyGateway]:
+        gateway = FaultyGateway.for_config(config)
+        svc = Service(config, clock=clock, gateway=gateway, journal=journal)
+        started.append((svc, gateway))
+        svc.start()
+        return svc, gateway
+
+    yield start
+    for svc, gateway in reversed(started):
+        gateway.release_all()
+        release = getattr(svc.journal, "release_all", None)
+        if release is not None:
+            release()
+        svc.stop(grace=0)

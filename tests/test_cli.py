@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import fcntl
 import os
+import shutil
 import signal
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
 
 from tests.conftest import BotApi
@@ -93,3 +96,71 @@ def test_missing_token_is_a_clear_error(tmp_path: Path) -> None:
     )
     assert done.returncode == 2
     assert "no bot token: set $WAKEFUL_TELEGRAM_TOKEN" in done.stderr
+
+
+def test_the_cli_module_stays_light_because_every_brain_turn_imports_it() -> None:
+    # multiprocessing's fork server children import the launching script; for the
+    # `wakeful` console script that is this module.
+    done = subprocess.run(
+        [sys.executable, "-c", "import sys, wakeful.cli; "
+         "print(sorted(m for m in ('telegram', 'sqlite3', 'pykka', 'httpx') if m in sys.modules))"],
+        cwd=REPO, env=_env(), capture_output=True, text=True, timeout=60)
+    assert done.stdout.strip() == "[]", done.stdout + done.stderr
+
+
+def _journal_config(tmp_path: Path, journal: Path) -> Path:
+    config = tmp_path / "wakeful.toml"
+    config.write_text(f'[telegram]\nbase_url = "http://127.0.0.1:9/bot"\n\n'
+                      f'[journal]\npath = "{journal}"\n')
+    return config
+
+
+def _run_briefly(config: Path, **popen: object) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "wakeful", "run", "--config", str(config)],
+        cwd=REPO, env=_env(WAKEFUL_TELEGRAM_TOKEN="123:abc"), capture_output=True, text=True,
+        timeout=60, **popen)  # type: ignore[call-overload]
+
+
+def test_a_corrupt_journal_is_one_clear_line_and_a_non_zero_exit(tmp_path: Path) -> None:
+    journal = tmp_path / "journal.sqlite3"
+    journal.write_bytes(b"\x00garbage" * 512)
+    done = _run_briefly(_journal_config(tmp_path, journal))
+    assert done.returncode == 1
+    assert done.stderr.strip().startswith(f"wakeful: journal error: journal {journal} is corrupt")
+    assert "Traceback" not in done.stderr and len(done.stderr.strip().splitlines()) == 1
+
+
+def test_a_second_instance_on_the_same_journal_refuses_to_start(tmp_path: Path) -> None:
+    journal = tmp_path / "journal.sqlite3"
+    with open(f"{journal}.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        lock.write("4242\n")
+        lock.flush()
+        done = _run_briefly(_journal_config(tmp_path, journal))
+    assert done.returncode == 1
+    assert done.stderr.strip() == (
+        f"wakeful: journal error: journal {journal} is in use by another wakeful (pid 4242); "
+        "only one instance may run per journal (and per bot token)")
+
+
+def test_a_read_only_journal_is_one_clear_line_and_a_non_zero_exit() -> None:
+    home = Path(tempfile.mkdtemp(prefix="wakeful-ro-"))  # reachable by another user
+    try:
+        home.chmod(0o755)
+        journal = home / "journal.sqlite3"
+        journal.write_bytes(b"")
+        journal.chmod(0o444)
+        config = _journal_config(home, journal)
+        config.chmod(0o644)
+
+        def as_nobody() -> None:  # root may write anything: play a user who may not
+            if os.geteuid() == 0:
+                os.setgid(65534)
+                os.setuid(65534)
+
+        done = _run_briefly(config, preexec_fn=as_nobody)
+    finally:
+        shutil.rmtree(home, ignore_errors=True)
+    assert done.returncode == 1, done.stderr
+    assert done.stderr.strip().startswith(f"wakeful: journal error: journal {journal} is read-only")

@@ -20,6 +20,14 @@ def test_example_config_in_the_repo_loads() -> None:
     config = load(example, environ={"WAKEFUL_TELEGRAM_TOKEN": "1:x"})
     assert config.token == Secret("1:x")
     assert config.telegram.allowed_user_ids
+    assert config.journal.synchronous == "full" and config.service.shutdown_grace == 20
+
+
+def test_the_journal_lives_in_the_users_state_directory_by_default(tmp_path: Path) -> None:
+    config = load(None, environ={})
+    assert config.journal.resolved_path().endswith("wakeful/journal.sqlite3")
+    path = _write(tmp_path, '[journal]\npath = "~/j.sqlite3"\n')
+    assert load(path, environ={}).journal.resolved_path() == str(Path.home() / "j.sqlite3")
 
 
 def test_defaults_without_a_file_deny_everyone_and_use_the_stand_in_brain() -> None:
@@ -70,6 +78,12 @@ def test_token_comes_from_a_file_and_never_prints(tmp_path: Path) -> None:
         ("[watchdog]\nheartbeat_interval = 10\nstale_after = 5\n", "below stale_after"),
         ("this is = not toml =", "is not valid TOML"),
         ("[telegram]\nallowed_user_ids = [true]\n", "allowed_user_ids: expected"),
+        ('[telegram]\ngroup_messages = "mentions"\n', 'must be "all" or "addressed"'),
+        ("[telegram]\nallowed_chat_ids = [-1.5]\n", "allowed_chat_ids: expected"),
+        ('[journal]\nsynchronous = "off"\n', "[journal] synchronous must be one of full"),
+        ("[journal]\nretain_days = 0\n", "[journal] retain_days must be positive"),
+        ("[chats]\nidle_after = -1\n", "[chats] idle_after must be positive"),
+        ("[service]\nshutdown_grace = -5\n", "[service] shutdown_grace must not be negative"),
     ],
 )
 def test_each_mistake_is_named_in_one_line(tmp_path: Path, text: str, message: str) -> None:

@@ -25,7 +25,7 @@ def test_architecture_doc_mentions_every_message_of_the_life_of_a_message() -> N
     text = (DOCS / "architecture.md").read_text()
     for name in ("PollDue", "UpdatesFetched", "MessageArrived", "TurnRequested", "TurnQueued",
                  "TurnStarted", "TurnProgressed", "TurnFinished", "PingSent", "HeartbeatBeat",
-                 "ChildStale"):
+                 "ChildStale", "WorkWaiting", "ChatIdle"):
         assert hasattr(messages, name), f"{name} is no longer a message"
         assert name in text, f"docs/architecture.md does not mention {name}"
 

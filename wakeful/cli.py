@@ -1,4 +1,10 @@
-"""Command line: `wakeful run`, `wakeful demo`."""
+"""Command line: `wakeful run`, `wakeful demo`.
+
+Imports of wakeful's own parts happen inside the commands, not here: multiprocessing
+imports the launching script in every child it starts from its fork server (the
+`wakeful` console script imports this module), and a brain turn should not pay
+for loading Telegram's client to run.
+"""
 
 from __future__ import annotations
 
@@ -8,9 +14,7 @@ import os
 import signal
 import sys
 import threading
-
-from wakeful import logs
-from wakeful.config import ConfigError, load
+from typing import NoReturn
 
 log = logging.getLogger("wakeful")
 
@@ -40,6 +44,8 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _run(args: argparse.Namespace) -> int:
+    from wakeful import logs
+    from wakeful.config import ConfigError, load
     from wakeful.service import Service
     from wakeful.state.journal import JournalError
 
@@ -80,12 +86,25 @@ def _run(args: argparse.Namespace) -> int:
         if journal_failed:
             print(f"wakeful: journal error: {reason.removeprefix('journal: ')}",
                   file=sys.stderr)
-        return 1
+        _leave(1)
     log.info("stopping: running turns get %.0fs to finish",
              config.service.shutdown_grace)
     service.stop()
     log.info("stopped")
-    return 0
+    _leave(0)
+
+
+def _leave(code: int) -> NoReturn:
+    """End the service's process now that the tree is stopped and the journal closed.
+
+    Not through interpreter finalization: an actor thread abandoned while wedged is a
+    daemon, and finalization freezes daemon threads wherever they are, possibly holding
+    a lock (logging's, say) that finalization then waits on forever.
+    """
+    logging.shutdown()
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(code)
 
 
 def _stop_on_signals() -> threading.Event:
@@ -107,6 +126,7 @@ def _stop_on_signals() -> threading.Event:
 
 
 def _demo(args: argparse.Namespace) -> int:
+    from wakeful import logs
     from wakeful.demo.claude import ClaudeNotFound
     from wakeful.demo.run import DemoOptions, print_summary, run_demo
 

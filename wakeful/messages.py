@@ -310,6 +310,11 @@ class TurnRetryDue:
 
 
 @dataclass(frozen=True)
+class PositionsDue:
+    """Timer -> brain pool: time to tell waiting chats how far they moved up the line."""
+
+
+@dataclass(frozen=True)
 class TurnDeadlinePassed:
     """Timer -> brain pool: a turn outlived its wall-clock budget (plus grace)."""
 

@@ -26,8 +26,8 @@ def storm_random(request: pytest.FixtureRequest) -> random.Random:
 def service_process(bot_api: BotApi, tmp_path: Path) -> Iterator[Callable[..., ServiceProcess]]:
     made: list[ServiceProcess] = []
 
-    def make(chats: list[int], **options: Any) -> ServiceProcess:
-        process = ServiceProcess(bot_api, tmp_path, chats, **options)
+    def make(chats: list[int], home: Path | None = None, **options: Any) -> ServiceProcess:
+        process = ServiceProcess(bot_api, home or tmp_path, chats, **options)
         made.append(process)
         return process
 

@@ -91,8 +91,12 @@ def no_stale_status(core: BotApiCore, chats: list[int], stale: str) -> list[str]
 def in_flight_at_kill(journal: Path) -> set[tuple[int, int]]:
     """(chat_id, message_id) of turns running or answers being sent when the service died:
     the only messages a kill -9 may answer twice."""
+    if not journal.exists():
+        return set()  # killed before it opened its journal: nothing was in flight
     db = sqlite3.connect(journal)
     try:
+        if not db.execute("SELECT 1 FROM sqlite_master WHERE name = 'answers'").fetchone():
+            return set()
         rows = db.execute(
             "SELECT chat_id, message_id FROM messages WHERE state = 'in_turn' UNION "
             "SELECT m.chat_id, m.message_id FROM answers a JOIN messages m USING (update_id) "

@@ -14,12 +14,17 @@ import signal
 import subprocess
 import sys
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
+from types import SimpleNamespace
 
 from tests.conftest import BotApi
+from wakeful.config import ChatsConfig
+from wakeful.service import Service
+from wakeful.testing.bot_api import BotApiCore, InProcessRequest, random_token
 
 REPO = Path(__file__).resolve().parents[2]
+IN_PROCESS_URL = "http://in-process/bot"
 
 
 @dataclass(frozen=True)
@@ -146,3 +151,20 @@ def wait_until(predicate, timeout: float, step: float = 0.05) -> bool:  # type: 
             return False
         time.sleep(step)
     return True
+
+
+def in_process_service(tmp: Path, allowed: list[int], idle_after: float = 300.0,
+                       **brain: object) -> tuple[BotApiCore, Service]:
+    """The real service on the in-process Bot API transport: for storms about wakeful's
+    own bookkeeping at a size where loopback HTTP would be most of the cost. Started;
+    the caller stops it."""
+    token = random_token()
+    core = BotApiCore(token)
+    api = BotApi(core, SimpleNamespace(base_url=IN_PROCESS_URL), token, tmp)  # type: ignore[arg-type]
+    config = api.config(allowed, **brain)  # type: ignore[arg-type]
+    config = replace(config, telegram=replace(config.telegram, poll_timeout=1.0),
+                     chats=ChatsConfig(idle_after=idle_after))
+    svc = Service(config, request=InProcessRequest(core, read_timeout=10.0),
+                  get_updates_request=InProcessRequest(core, read_timeout=10.0))
+    svc.start()
+    return core, svc

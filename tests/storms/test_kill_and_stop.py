@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import random
 import signal
+from pathlib import Path
 
 import pytest
 
@@ -77,11 +78,13 @@ def test_sigkill_mid_storm_loses_nothing_after_the_restart(
 
 @pytest.mark.soak
 @pytest.mark.timeout(1800)
-def test_sigkill_mid_storm_many_times(bot_api: BotApi, service_process,
+def test_sigkill_mid_storm_many_times(bot_api: BotApi, service_process, tmp_path: Path,
                                       storm_random: random.Random) -> None:
-    for _ in range(SOAK_TRIALS):
-        bot_api.core.reset_users() if hasattr(bot_api.core, "reset_users") else None
-        _kill_mid_storm(bot_api, service_process(CHATS, brain_delay=0.3, cap=4), storm_random)
+    for trial in range(SOAK_TRIALS):
+        home = tmp_path / f"trial-{trial}"
+        home.mkdir()
+        _kill_mid_storm(bot_api, service_process(CHATS, brain_delay=0.3, cap=4, home=home),
+                        storm_random)
 
 
 def _stop_mid_storm(bot_api: BotApi, service: ServiceProcess, rng: random.Random,

@@ -1,4 +1,4 @@
-"""Fixtures: trees of test actors, and real services that always get stopped."""
+"""Fixtures: trees of test actors."""
 
 from __future__ import annotations
 
@@ -7,12 +7,7 @@ from typing import Any
 
 import pytest
 
-from tests.supervision.faults import FaultyGateway
 from tests.supervision.harness import Tree
-from wakeful.clock import Clock
-from wakeful.config import Config
-from wakeful.service import Service
-from wakeful.state.journal import Journal
 
 
 @pytest.fixture
@@ -27,25 +22,3 @@ def tree() -> Iterator[Callable[..., Tree]]:
     yield build
     for t in reversed(built):
         t.stop()
-
-
-@pytest.fixture
-def service() -> Iterator[Callable[..., tuple[Service, FaultyGateway]]]:
-    """Start the real service with a fault-injecting gateway; stop it after the test."""
-    started: list[tuple[Service, FaultyGateway]] = []
-
-    def start(config: Config, clock: Clock | None = None,
-              journal: Journal | None = None) -> tuple[Service, FaultyGateway]:
-        gateway = FaultyGateway.for_config(config)
-        svc = Service(config, clock=clock, gateway=gateway, journal=journal)
-        started.append((svc, gateway))
-        svc.start()
-        return svc, gateway
-
-    yield start
-    for svc, gateway in reversed(started):
-        gateway.release_all()
-        release = getattr(svc.journal, "release_all", None)
-        if release is not None:
-            release()
-        svc.stop(grace=0)

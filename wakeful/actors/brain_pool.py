@@ -41,6 +41,7 @@ from wakeful.messages import (
     BrainProcessEnded,
     DrainDeadlinePassed,
     DrainRequested,
+    PositionsDue,
     TurnAbandoned,
     TurnCancelRequested,
     TurnDeadlinePassed,
@@ -60,8 +61,9 @@ from wakeful.supervision.supervised import SupervisedActor, tell_quietly
 log = logging.getLogger(__name__)
 
 RECENT_ATTEMPTS = 200
-# A long queue moves on every admission; telling every waiter every move would cost one
-# Telegram edit per waiter per admission, so a place is re-told at most this often.
+# A long line moves on every admission; telling every waiter every move would cost one
+# Telegram edit per waiter per admission (and a pass over the line), so waiters hear
+# their new place in rounds, this far apart.
 POSITION_EVERY = 10.0
 
 
@@ -97,6 +99,7 @@ class BrainPool(SupervisedActor):
         self._seq = itertools.count(1)
         self._recent: deque[dict[str, Any]] = deque(maxlen=RECENT_ATTEMPTS)
         self._draining: Latch | None = None
+        self._positions_due = False  # a PositionsDue timer is pending
         self.peak_running = 0
         self.turns_started = 0
         self.attempts_started = 0
@@ -161,6 +164,8 @@ class BrainPool(SupervisedActor):
                 self._on_drain(message)
             case DrainDeadlinePassed():
                 self._on_drain_deadline()
+            case PositionsDue():
+                self._tell_positions()
             case _:
                 return super().handle(message)
         return None
@@ -173,9 +178,8 @@ class BrainPool(SupervisedActor):
             held.request = request
             if any(a.turn is held for a in self._running.values()):
                 self._tell_chat(held, TurnStarted(held.chat_id, held.turn_id, held.attempts))
-            else:
-                held.told_position = None
-                self._tell_positions()
+            elif held in self._waiting:
+                self._tell_position(held, self._waiting.index(held) + 1)
             return
         turn = Turn(request, request.session_id)
         self._turns[request.update_id] = turn
@@ -184,23 +188,33 @@ class BrainPool(SupervisedActor):
             return
         self._waiting.append(turn)
         self._admit()
+        if self._waiting and self._waiting[-1] is turn:
+            self._tell_position(turn, len(self._waiting))
 
     # --- admission -------------------------------------------------------------------
 
     def _admit(self) -> None:
+        """Start what the free slots allow, oldest first: work in proportion to the slots,
+        not to the length of the line (thousands of chats may be waiting)."""
         if self._draining is not None:
             return
         busy_chats = {a.turn.chat_id for a in self._running.values()}
-        for turn in list(self._waiting):
-            if len(self._running) >= self.config.max_concurrent:
+        free = self.config.max_concurrent - len(self._running)
+        starting: list[Turn] = []
+        for turn in self._waiting:
+            if len(starting) >= free:
                 break
-            if turn.chat_id in busy_chats:
-                continue  # one turn per chat at a time; it keeps its place in line
-            self._waiting.remove(turn)
-            if self._claim(turn):
+            if turn.chat_id not in busy_chats:  # one turn per chat; it keeps its place
                 busy_chats.add(turn.chat_id)
+                starting.append(turn)
+        for turn in starting:
+            self._waiting.remove(turn)  # near the head: cheap
+            if self._claim(turn):
                 self._start_attempt(turn)
-        self._tell_positions()
+        if starting and self._waiting and not self._positions_due:
+            # Everyone behind moved up; they hear it on the next round, not each time.
+            self._positions_due = True
+            self.tell_later(POSITION_EVERY, PositionsDue())
 
     def _claim(self, turn: Turn) -> bool:
         claim = self._journal.begin_turn(turn.update_id, self.ctx.generation)
@@ -217,14 +231,18 @@ class BrainPool(SupervisedActor):
         return False
 
     def _tell_positions(self) -> None:
-        now = self.ctx.clock.monotonic()
+        """One pass over the line: each waiter whose place changed hears its new place."""
+        self._positions_due = False
         for position, turn in enumerate(self._waiting, start=1):
-            if turn.told_position == position:
-                continue
-            if turn.told_position is not None and now - turn.told_at < POSITION_EVERY:
-                continue
-            turn.told_position, turn.told_at = position, now
-            self._tell_chat(turn, TurnQueued(turn.chat_id, turn.turn_id, position))
+            if turn.told_position != position:
+                self._tell_position(turn, position)
+        if self._waiting and self._running:
+            self._positions_due = True
+            self.tell_later(POSITION_EVERY, PositionsDue())
+
+    def _tell_position(self, turn: Turn, position: int) -> None:
+        turn.told_position = position
+        self._tell_chat(turn, TurnQueued(turn.chat_id, turn.turn_id, position))
 
     def _start_attempt(self, turn: Turn) -> None:
         attempt_id = f"t{next(self._seq)}"
@@ -364,7 +382,6 @@ class BrainPool(SupervisedActor):
                 return
         turn.cancelled = True
         self._finish(turn, Outcome(False, "", Failure.CANCELLED, "cancelled"), now)
-        self._tell_positions()
 
     # --- stopping --------------------------------------------------------------------
 

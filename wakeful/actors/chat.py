@@ -11,6 +11,7 @@ A chat with nothing to do for `idle_after` asks its supervisor to stop it.
 
 from __future__ import annotations
 
+import contextlib
 import itertools
 import logging
 from collections import deque
@@ -59,6 +60,7 @@ log = logging.getLogger(__name__)
 ACK_EMOJI = "👀"
 TYPING_EVERY = 4.0  # Telegram shows "typing" for ~5 s per call
 IDLE_AFTER = 300.0
+SEND_SETTLE = 3.0  # how long a stopping chat waits for Telegram to answer a send
 
 
 class ChatActor(SupervisedActor):
@@ -96,6 +98,7 @@ class ChatActor(SupervisedActor):
         self._idle_epoch = itertools.count(1)
         self._idle_since: int | None = None
         self._winding_down: Latch | None = None
+        self._sending: Any = None  # the gateway future of the part Telegram has now
         self.status: str = "idle"
 
     # --- lifecycle -------------------------------------------------------------------
@@ -104,6 +107,13 @@ class ChatActor(SupervisedActor):
         self._load_work()
         self._next_turn()
         self._settle()
+
+    def stopping(self) -> None:
+        # A part on its way is recorded when Telegram answers; wait for that (briefly),
+        # so that whoever takes this chat over next does not send it again.
+        if self._sending is not None and not self._sending.done():
+            with contextlib.suppress(Exception):
+                self._sending.exception(timeout=SEND_SETTLE)
 
     def snapshot(self) -> dict[str, Any]:
         return {
@@ -334,7 +344,7 @@ class ChatActor(SupervisedActor):
     def _deliver(self, outgoing: Outgoing) -> None:
         if self.fenced:
             return  # replaced mid-handler: the successor answers from the journal
-        me, seq = self.actor_ref, outgoing.seq
+        me, seq, journal = self.actor_ref, outgoing.seq, self._journal
 
         def done(future: Any) -> None:
             """Executed on the gateway's event-loop thread."""
@@ -342,22 +352,26 @@ class ChatActor(SupervisedActor):
                 return  # the gateway is stopping; the journal still owes whatever this was
             exc = future.exception()
             if exc is None:
+                # Recorded here, where Telegram's answer lands, not after a trip through
+                # the mailbox: an actor stopped meanwhile must not make its successor
+                # send this part a second time.
+                _record_part(journal, outgoing, future.result())
                 tell_quietly(me, DeliveryDone(seq, future.result()))
             else:
                 failure = classify(exc)
                 tell_quietly(me, DeliveryFailed("send", failure.description,
                                                 {"seq": seq, "failure": failure}))
 
-        self._gateway.send_message(self.chat_id, outgoing.text, outgoing.reply_to) \
-            .add_done_callback(done)
+        self._sending = self._gateway.send_message(self.chat_id, outgoing.text,
+                                                   outgoing.reply_to)
+        self._sending.add_done_callback(done)
 
     def _part_sent(self, outgoing: Outgoing, message_id: int | None) -> None:
-        if outgoing.update_id is None or self.fenced:
+        if outgoing.update_id is None:
             return
-        if message_id is not None:
-            self._journal.part_sent(outgoing.update_id, outgoing.index, message_id)
+        if outgoing.seq == 0:  # nothing was sent: the outbox completes it at once
+            _record_part(self._journal, outgoing, None)
         if outgoing.last:
-            self._journal.answer_delivered(outgoing.update_id)
             self._known.pop(outgoing.update_id, None)
 
     def _chat_gone(self, reason: str) -> None:
@@ -433,6 +447,16 @@ class ChatActor(SupervisedActor):
             self._show(self._in_flight[0], status.PAUSED)
             self._status_board.close(self._in_flight[0], status.PAUSED)
             self._pump_status()
+
+
+def _record_part(journal: Journal, outgoing: Outgoing, message_id: int | None) -> None:
+    """Executed on the gateway's event-loop thread, or the actor's for an empty answer."""
+    if outgoing.update_id is None:
+        return
+    if message_id is not None:
+        journal.part_sent(outgoing.update_id, outgoing.index, message_id)
+    if outgoing.last:
+        journal.answer_delivered(outgoing.update_id)
 
 
 def _log_failure(future: Any) -> None:

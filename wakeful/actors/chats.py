@@ -28,6 +28,8 @@ log = logging.getLogger(__name__)
 
 
 class ChatsSupervisor(Supervisor):
+    stop_children_together = True
+
     def __init__(
         self,
         ctx: ChildContext,

@@ -181,7 +181,7 @@ class Poller(SupervisedActor):
         self.actor_ref.tell(PollDue())
 
     def _refuse(self, chat_id: int, user_id: int | None) -> None:
-        log.warning("refused a message from user %s in chat %s (not on the allowlist)",
+        log.info("refused a message from user %s in chat %s (not on the allowlist)",
                     user_id, chat_id)
         self._gateway.send_message(chat_id, refusal_text(user_id)) \
             .add_done_callback(_log_refusal_failure)

@@ -21,7 +21,6 @@ class Turn:
     api_retries: int = 0
     cost_usd: float = 0.0
     told_position: int | None = None
-    told_at: float = 0.0
 
     @property
     def chat_id(self) -> int:
