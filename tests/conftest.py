@@ -22,6 +22,7 @@ from wakeful.config import (
     TelegramConfig,
     WatchdogConfig,
 )
+from wakeful.delivery.settings import DeliveryConfig
 from wakeful.service import Service
 from wakeful.state.journal import Journal, JournalConfig
 from wakeful.testing.bot_api import BotApiCore, LocalBotApiServer, random_token
@@ -84,6 +85,13 @@ class BotApi:
             service=ServiceConfig(shutdown_grace=5.0),
             token=Secret(self.token),
         )
+
+    @staticmethod
+    def on_fake_time(config: Config) -> Config:
+        """For tests that stop the clock: Telegram's per-chat limit (1 message a second)
+        would hold answers until fake time moves; these tests are about something else."""
+        return replace(config, delivery=DeliveryConfig(per_chat_per_second=1000,
+                                                       per_group_per_minute=1000))
 
     def new_journal(self) -> Path:
         return self.tmp / f"journal-{next(self._journals)}.sqlite3"

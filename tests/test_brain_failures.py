@@ -22,7 +22,7 @@ def test_brain_exiting_non_zero_gives_a_clear_error_reply_and_frees_its_slot(
     assert pool["running"] == [] and pool["turns_failed"] == 1
     # Once answered, nothing about these messages stays in memory for the chat's lifetime.
     assert bot_api.core.wait_for(
-        lambda c: service.ask(f"chat:{chat}")["open_updates"] == 0, timeout=10)
+        lambda c: service.ask(f"chat:{chat}")["owed"] == 0, timeout=10)
     assert service.journal.owed(chat) == []
 
 

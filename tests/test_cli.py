@@ -35,6 +35,20 @@ def test_demo_runs_on_a_fresh_machine_and_exits_zero_with_a_summary() -> None:
     assert "acknowledged (👀)    60" in out
     assert "replies in order     yes" in out
     assert "OK: every message answered, in order" in out
+    assert "p99 bound 3 s" in out
+    assert "Telegram calls" in out and "setMessageReaction 1.00" in out
+
+
+def test_demo_fails_when_the_eyes_come_later_than_the_bound() -> None:
+    done = subprocess.run(
+        [sys.executable, "-m", "wakeful", "demo", "--chats", "2", "--messages", "1",
+         "--brain-delay", "0", "--ack-p99-max", "0"],
+        cwd=REPO, env=_env(), capture_output=True, text=True, timeout=120,
+    )
+    assert done.returncode == 1, done.stdout + done.stderr
+    assert "is over the bound of 0 s (--ack-p99-max)" in done.stdout
+    assert "answered             2" in done.stdout, "the run itself went well"
+    assert "FAILED" in done.stdout
 
 
 def test_run_with_config_answers_a_message_and_exits_zero_on_sigterm(

@@ -16,12 +16,17 @@ from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
 
+from telegram.constants import ReactionEmoji
+
 from wakeful.brain.command import reserved_flag
+from wakeful.delivery.settings import DeliveryConfig
 from wakeful.ingest.admission import GroupMessages
 from wakeful.state.database import SYNCHRONOUS
 from wakeful.state.journal import JournalConfig
 
 DEFAULT_BASE_URL = "https://api.telegram.org/bot"
+# Telegram accepts only this fixed palette as a bot's reaction.
+_REACTIONS = frozenset(e.value for e in ReactionEmoji)
 
 
 class ConfigError(Exception):
@@ -134,6 +139,7 @@ class Config:
     watchdog: WatchdogConfig = field(default_factory=WatchdogConfig)
     supervision: SupervisionConfig = field(default_factory=SupervisionConfig)
     journal: JournalConfig = field(default_factory=JournalConfig)
+    delivery: DeliveryConfig = field(default_factory=DeliveryConfig)
     chats: ChatsConfig = field(default_factory=ChatsConfig)
     service: ServiceConfig = field(default_factory=ServiceConfig)
     token: Secret | None = None
@@ -152,6 +158,7 @@ _SECTIONS: dict[str, type] = {
     "watchdog": WatchdogConfig,
     "supervision": SupervisionConfig,
     "journal": JournalConfig,
+    "delivery": DeliveryConfig,
     "chats": ChatsConfig,
     "service": ServiceConfig,
 }
@@ -278,10 +285,31 @@ def _validate(name: str, section: Any) -> None:
                               f"got {section.synchronous!r}")
         if section.retain_days <= 0:
             raise ConfigError("[journal] retain_days must be positive")
+    elif isinstance(section, DeliveryConfig):
+        _validate_delivery(section)
     elif isinstance(section, ChatsConfig) and section.idle_after <= 0:
         raise ConfigError("[chats] idle_after must be positive")
     elif isinstance(section, ServiceConfig) and section.shutdown_grace < 0:
         raise ConfigError("[service] shutdown_grace must not be negative")
+
+
+def _validate_delivery(delivery: DeliveryConfig) -> None:
+    if delivery.max_in_flight < 1:
+        raise ConfigError("[delivery] max_in_flight must be at least 1")
+    if not 0 <= delivery.urgent_slots < delivery.max_in_flight:
+        raise ConfigError("[delivery] urgent_slots must be between 0 and max_in_flight - 1")
+    for key in ("per_bot_per_second", "per_chat_per_second", "per_group_per_minute",
+                "progress_attempts"):
+        if getattr(delivery, key) < 1:
+            raise ConfigError(f"[delivery] {key} must be at least 1")
+    if delivery.flood_scope not in ("bot", "chat"):
+        raise ConfigError(f'[delivery] flood_scope must be "bot" or "chat", '
+                          f"got {delivery.flood_scope!r}")
+    if delivery.max_backoff <= 0:
+        raise ConfigError("[delivery] max_backoff must be positive")
+    if delivery.done_reaction and delivery.done_reaction not in _REACTIONS:
+        raise ConfigError(f"[delivery] done_reaction {delivery.done_reaction!r} is not one of "
+                          "Telegram's reaction emoji")
 
 
 def _validate_brain(brain: BrainConfig) -> None:

@@ -9,11 +9,13 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from wakeful.bots.errors import FailureKind
+from wakeful.bots.errors import FailureKind, TelegramFailure
 from wakeful.brain.events import BrainEvent
 from wakeful.supervision.latch import Latch
 
 if TYPE_CHECKING:
+    from wakeful.actors.replies import Piece
+    from wakeful.delivery.calls import Call
     from wakeful.state.records import Answer
 
 # --- what the outside world sends in -------------------------------------------------
@@ -337,56 +339,95 @@ class TypingDue:
 
 
 @dataclass(frozen=True)
-class DeliveryDone:
-    """Gateway callback -> chat: the head of the outbox reached Telegram."""
-
-    seq: int
-    message_id: int | None = None
-
-
-@dataclass(frozen=True)
-class ResendDue:
-    """Timer -> chat: retry sending the head of the outbox."""
-
-    seq: int
-
-
-@dataclass(frozen=True)
-class AckDue:
-    """Timer -> chat: try the 👀 reaction again after a transient failure."""
-
-    update_id: int
-    message_id: int
-    attempt: int
-
-
-@dataclass(frozen=True)
-class AckDelivered:
-    """Gateway callback -> chat: Telegram took the 👀 for this message."""
-
-    update_id: int
-
-
-@dataclass(frozen=True)
-class DeliveryFailed:
-    """Gateway callback -> chat: a Telegram call for this chat failed."""
-
-    what: str
-    error: str
-    details: dict[str, Any] = field(default_factory=dict)
-
-
-@dataclass(frozen=True)
 class StatusDue:
     """Timer -> chat: the status message may change now (edits are spaced out)."""
 
 
-@dataclass(frozen=True)
-class StatusShown:
-    """Gateway callback -> chat: a status send or edit finished (`error` if it failed)."""
+# --- the way out: everything wakeful says to Telegram goes through the outbound actor ---
 
-    turn_id: str
-    text: str
-    message_id: int | None
-    error: str | None = None
-    retry_after: float | None = None
+
+@dataclass(frozen=True)
+class CallRequested:
+    """Anyone -> outbound: make this call; tell `requester` (a name) how it went."""
+
+    call: Call
+    requester: str | None = None
+    tag: Any = None  # handed back with the outcome, so the requester knows what it was
+
+
+@dataclass(frozen=True)
+class CallWithdrawn:
+    """Requester -> outbound: a call of its still waiting is no longer wanted (it is
+    answered with `DeliveryFailed`, superseded); one already sent is left to finish."""
+
+    chat_id: int
+    requester: str
+    tag: Any
+
+
+@dataclass(frozen=True)
+class Delivered:
+    """Outbound -> requester: Telegram took the call (`message_id` for a new message)."""
+
+    call: Call
+    message_id: int | None = None
+    tag: Any = None
+
+
+@dataclass(frozen=True)
+class DeliveryFailed:
+    """Outbound -> requester: the call will not be made (any more), and why."""
+
+    call: Call
+    failure: TelegramFailure
+    tag: Any = None
+
+
+@dataclass(frozen=True)
+class DeliveryRequested:
+    """Chat -> outbound: deliver this stored answer, from part `start` on, in order."""
+
+    chat_id: int
+    update_id: int
+    reply_to: int
+    pieces: tuple[Piece, ...]
+    start: int = 0
+    requester: str | None = None
+
+
+@dataclass(frozen=True)
+class AnswerDelivered:
+    """Outbound -> chat: every part of this answer is with Telegram (and in the journal)."""
+
+    chat_id: int
+    update_id: int
+
+
+@dataclass(frozen=True)
+class ChatGone:
+    """Outbound -> chat: Telegram will take nothing for this chat (blocked, kicked)."""
+
+    chat_id: int
+    reason: str
+
+
+@dataclass(frozen=True)
+class CallCompleted:
+    """Gateway callback -> outbound: a call came back (`failure` None: it worked)."""
+
+    ticket_id: int
+    message_id: int | None = None
+    failure: TelegramFailure | None = None
+
+
+@dataclass(frozen=True)
+class OutboundDue:
+    """Timer -> outbound: a limit window opens, or a retry's wait is over."""
+
+
+@dataclass(frozen=True)
+class FlushRequested:
+    """Service -> outbound: deliver what is waiting (typing aside) while the service
+    stops; check yourself off the latch when nothing is left."""
+
+    latch: Latch = field(compare=False)

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from typing import Any
 
 import pykka
@@ -22,6 +23,7 @@ from wakeful.config import Config
 from wakeful.ingest.admission import BotIdentity
 from wakeful.messages import (
     DrainRequested,
+    FlushRequested,
     PollingStopRequested,
     StateRequested,
     WindDownRequested,
@@ -36,8 +38,8 @@ from wakeful.tree import ROOT_SPEC, Parts, root_children
 
 log = logging.getLogger(__name__)
 
-# After the brains: how long chats get to deliver what they hold and fix their status
-# messages. Telegram being down must not hold a stop up for longer than this.
+# After the brains: how long chats and the outbound actor get to deliver what they hold
+# and fix status messages. Telegram being down must not hold a stop up for longer.
 WIND_DOWN = 5.0
 # Beyond the grace: the time a killed turn's process needs to be reported gone.
 DRAIN_SLACK = 5.0
@@ -68,6 +70,7 @@ class Service:
             config.require_token(),
             config.telegram.base_url,
             config.telegram.poll_timeout,
+            connections=config.delivery.max_in_flight,
             request=request,
             get_updates_request=get_updates_request,
         )
@@ -130,12 +133,18 @@ class Service:
             late = drained.wait(grace + DRAIN_SLACK)
             if late:
                 log.warning("brain pool did not drain in time: %s", sorted(late))
+        deadline = time.monotonic() + WIND_DOWN
         settled = Latch()
         if self.directory.tell("chats", WindDownRequested(settled)):
             late = settled.wait(WIND_DOWN)
             if late:
-                log.warning("%d chats could not deliver everything before the stop; the "
-                            "journal keeps it for the next run", len(late))
+                log.warning("%d chats could not fix their status messages before the stop",
+                            len(late))
+        flushed = Latch()
+        if self.directory.tell("outbound", FlushRequested(flushed)) and \
+                flushed.wait(max(0.5, deadline - time.monotonic())):
+            log.warning("Telegram did not take everything before the stop; the journal "
+                        "keeps the answers for the next run")
 
     def state(self, timeout: float = 5.0) -> dict[str, Any]:
         """Ask every live actor for a snapshot; a silent one shows as such."""

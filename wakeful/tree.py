@@ -2,6 +2,7 @@
 
     root (rest_for_one, 5 restarts / 60 s)   gives up -> the process exits 1
     ├── brain_pool    cap, FIFO, one child process per turn; owns turns in the journal
+    ├── outbound      the one path out to Telegram: priorities, limits, delivery
     ├── chats         dynamic supervisor (one_for_one, 50 restarts / 60 s)
     │   └── chat:<id> one ChatActor per chat with work; idle ones are stopped
     ├── poller        long-polls Telegram, admits, commits; feeds chats, which must exist
@@ -21,9 +22,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 from functools import partial
 
-from wakeful.actors.brain_pool import BrainPool, chat_address
+from wakeful.actors.brain_pool import BrainPool
 from wakeful.actors.chat import ChatActor
 from wakeful.actors.chats import ChatsSupervisor
+from wakeful.actors.names import chat_address
+from wakeful.actors.outbound import Outbound
 from wakeful.actors.poller import Poller
 from wakeful.actors.retention import Retention
 from wakeful.actors.watchdog import Watchdog
@@ -91,7 +94,7 @@ def root_children(parts: Parts) -> list[ChildSpec]:
     def chat_spec(chat_id: int) -> ChildSpec:
         return spec(
             id=chat_address(chat_id),
-            start=lambda ctx: ChatActor.start(ctx, chat_id, parts.gateway, parts.journal,
+            start=lambda ctx: ChatActor.start(ctx, chat_id, parts.journal,
                                               idle_after=cfg.chats.idle_after),
             restart=Restart.TRANSIENT,
             critical=False,
@@ -99,6 +102,8 @@ def root_children(parts: Parts) -> list[ChildSpec]:
 
     return [
         spec(id="brain_pool", start=lambda ctx: BrainPool.start(ctx, cfg.brain, parts.journal)),
+        spec(id="outbound", start=lambda ctx: Outbound.start(ctx, parts.gateway, parts.journal,
+                                                             cfg.delivery)),
         spec(
             id="chats",
             start=lambda ctx: ChatsSupervisor.start(ctx, CHATS_SPEC, chat_spec, parts.journal),

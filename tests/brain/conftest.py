@@ -89,12 +89,14 @@ class Bridge:
         return history
 
     def final_status(self, chat: int, timeout: float = 10.0) -> list[str]:
-        """The last status message's texts, once it shows how its turn ended."""
+        """The last status message's texts, once it shows how its turn ended (or, for a
+        wait that simply ended, when it started: that needs no closing edit)."""
         finals = {status.ANSWERED, status.FAILED, status.CANCELLED}
 
         def settled(_: object) -> bool:
             history = self.status_history(chat)
-            return bool(history) and history[-1][-1] in finals
+            return bool(history) and (history[-1][-1] in finals
+                                      or history[-1][-1].startswith(status.STARTED))
 
         assert self.core.wait_for(settled, timeout), self.status_history(chat)
         return self.status_history(chat)[-1]

@@ -223,6 +223,66 @@ def test_a_status_message_that_cannot_be_created_is_not_retried_for_that_turn() 
     assert board.next_call(10.0) is None
 
 
+def test_a_turn_that_ends_while_its_status_message_is_being_created_asks_to_withdraw_it(
+) -> None:
+    board = StatusBoard(first_after=0.0, every=1.5)
+    board.open("t", 0.0)
+    board.want("t", status.queued(35))
+    assert board.next_call(0.0) == Send("t", status.queued(35))
+    # The answer went out first (a faster lane): the creation is withdrawn, not shown late.
+    assert board.close("t", status.ANSWERED) == Send("t", status.queued(35))
+    assert not board.idle
+    board.shown("t", status.queued(35), None, ok=False, now=0.2)  # it was withdrawn
+    assert board.idle and board.next_call(1.0) is None
+    # Had Telegram already taken it, it is edited to the outcome instead.
+    board.open("u", 2.0)
+    board.want("u", status.queued(3))
+    assert isinstance(board.next_call(4.0), Send)
+    assert board.close("u", status.ANSWERED) is not None
+    board.shown("u", status.queued(3), 90, ok=True, now=4.1)
+    assert board.next_call(6.0) == Edit("u", 90, status.ANSWERED)
+    # A turn whose message exists has nothing to withdraw.
+    board.shown("u", status.ANSWERED, 90, ok=True, now=6.1)
+    board.open("v", 8.0)
+    board.want("v", "⏳ queued")
+    assert isinstance(board.next_call(8.0), Send)
+    board.shown("v", "⏳ queued", 91, ok=True, now=8.1)
+    assert board.close("v", status.ANSWERED) is None
+
+
+def test_a_line_that_says_when_its_wait_ended_needs_no_closing_edit_unless_forced() -> None:
+    board = StatusBoard(first_after=0.0, every=1.0)
+    board.open("t", 0.0)
+    board.want("t", status.queued(4))
+    assert board.next_call(0.0) == Send("t", status.queued(4))
+    board.shown("t", status.queued(4), 70, ok=True, now=0.1)
+    assert board.age("t", 48.0) == 48.0
+    board.want("t", status.started(48.0), settled=True)
+    assert board.next_call(2.0) == Edit("t", 70, "▶️ Started after 48 s in line.")
+    board.shown("t", status.started(48.0), 70, ok=True, now=2.1)
+    board.close("t", status.ANSWERED)
+    assert board.next_call(5.0) is None and board.idle, "true for good: no edit"
+    # News after the start (an API retry) is present tense: it is closed as usual.
+    board.open("u", 10.0)
+    board.want("u", status.queued(2))
+    assert board.next_call(10.0) == Send("u", status.queued(2))
+    board.shown("u", status.queued(2), 71, ok=True, now=10.1)
+    board.want("u", status.started(3.0), settled=True)
+    board.want("u", "⏳ Claude API overloaded, retry 1/10")
+    board.close("u", status.ANSWERED)
+    assert board.next_call(12.0) == Edit("u", 71, status.ANSWERED)
+    # A stop is always said, even over settled words.
+    board.shown("u", status.ANSWERED, 71, ok=True, now=12.1)
+    board.open("v", 20.0)
+    board.want("v", status.queued(2))
+    assert board.next_call(20.0) == Send("v", status.queued(2))
+    board.shown("v", status.queued(2), 72, ok=True, now=20.1)
+    board.want("v", status.started(3.0), settled=True)
+    board.close("v", status.PAUSED, force=True)
+    assert board.next_call(22.0) == Edit("v", 72, status.PAUSED)
+    assert status.started(125.4) == "▶️ Started after 2 min 5 s in line."
+
+
 def test_commands_are_recognised_with_or_without_the_bot_name() -> None:
     assert commands.parse("/cancel") is Command.CANCEL
     assert commands.parse("/cancel@wakeful_bot now") is Command.CANCEL

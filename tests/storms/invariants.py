@@ -6,14 +6,18 @@ failing storm says exactly who was let down and how.
 
 from __future__ import annotations
 
+import json
 import sqlite3
 from collections import defaultdict
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from wakeful.actors import replies
+from wakeful.actors import replies, status
 from wakeful.demo.users import UserMessage
 from wakeful.testing.bot_api import BotApiCore, SentRecord
+
+_WAITING = status.queued(0).split(":")[0]  # "⏳ Waiting for a free brain"
 
 
 @dataclass(frozen=True)
@@ -85,6 +89,73 @@ def no_stale_status(core: BotApiCore, chats: list[int], stale: str) -> list[str]
             current = core.message(chat, message_id)
             if current and current.get("text") == stale:
                 problems.append(f"chat {chat}: status message {message_id} still says {stale!r}")
+    return problems
+
+
+def status_lines_closed(core: BotApiCore, chats: list[int], *finals: str) -> list[str]:
+    """Every status message (a message that answers nothing) ends on one of `finals`, or
+    says when its turn started (words that stay true)."""
+    problems = []
+    for chat in chats:
+        ids = {r.message_id for r in core.sent(chat) if r.kind == "message"
+               and r.reply_to_message_id is None}
+        for message_id in sorted(i for i in ids if i is not None):
+            current = core.message(chat, message_id)
+            text = current.get("text") if current else None
+            if text not in finals and not (text or "").startswith(status.STARTED):
+                problems.append(f"chat {chat}: status message {message_id} says {text!r}")
+    return problems
+
+
+def acks_before_waiting_status(core: BotApiCore, chats: list[int]) -> list[str]:
+    """For a burst written all at once: no chat is told it waits before every message has
+    its 👀. (A status line is the lower class; it must never take a 👀's place.)"""
+    waiting = [r.at_monotonic for chat in chats for r in core.sent(chat)
+               if r.kind == "message" and r.text and r.text.startswith(_WAITING)]
+    if not waiting:
+        return []
+    first_status = min(waiting)
+    return [f"chat {chat}: 👀 on message {r.message_id} came "
+            f"{r.at_monotonic - first_status:.3f} s after the first status line"
+            for chat in chats for r in core.sent(chat)
+            if r.kind == "reaction" and r.reaction and "👀" in r.reaction
+            and r.at_monotonic > first_status]
+
+
+def brain_intervals(log: Path, prompts: Path, chat_of: Callable[[str], int]
+                    ) -> dict[int, list[tuple[float, float]]]:
+    """When each chat's brains ran, from the stand-in's start/end log and prompt log."""
+    chat_by_pid = {}
+    for line in prompts.read_text().splitlines():
+        entry = json.loads(line)
+        chat_by_pid[entry["pid"]] = chat_of(entry["prompt"])
+    starts: dict[int, float] = {}
+    out: dict[int, list[tuple[float, float]]] = defaultdict(list)
+    for line in log.read_text().splitlines():
+        kind, at, pid = line.split()
+        if kind == "start":
+            starts[int(pid)] = float(at)
+        elif int(pid) in starts:
+            out[chat_by_pid[int(pid)]].append((starts.pop(int(pid)), float(at)))
+    return out
+
+
+def typing_only_while_running(core: BotApiCore, chats: list[int],
+                              running: dict[int, list[tuple[float, float]]],
+                              before: float = 1.0, after: float = 5.0) -> list[str]:
+    """Each typing action falls within one of its chat's brain runs. `before`: the pool
+    reports a turn started as it launches the process, a little before the brain logs
+    its start; `after`: a typing call asked for while running may wait its turn for up
+    to the 4 s after which it is dropped as stale."""
+    problems = []
+    for chat in chats:
+        for record in core.sent(chat):
+            if record.kind != "chat_action":
+                continue
+            at = record.at_monotonic
+            if not any(start - before <= at <= end + after for start, end in running[chat]):
+                problems.append(f"chat {chat}: typing at {at:.3f} while no brain ran for it "
+                                f"(runs: {running[chat]})")
     return problems
 
 

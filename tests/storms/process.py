@@ -20,6 +20,7 @@ from types import SimpleNamespace
 
 from tests.conftest import BotApi
 from wakeful.config import ChatsConfig
+from wakeful.delivery.settings import DeliveryConfig
 from wakeful.service import Service
 from wakeful.testing.bot_api import BotApiCore, InProcessRequest, random_token
 
@@ -153,7 +154,14 @@ def wait_until(predicate, timeout: float, step: float = 0.05) -> bool:  # type: 
     return True
 
 
+# For storms about wakeful's own bookkeeping against a server that enforces no limits:
+# Telegram's 30 messages a second would make a 2,000-chat storm minutes of waiting.
+UNTHROTTLED = DeliveryConfig(per_bot_per_second=100_000, per_chat_per_second=1_000,
+                             per_group_per_minute=100_000)
+
+
 def in_process_service(tmp: Path, allowed: list[int], idle_after: float = 300.0,
+                       delivery: DeliveryConfig | None = None,
                        **brain: object) -> tuple[BotApiCore, Service]:
     """The real service on the in-process Bot API transport: for storms about wakeful's
     own bookkeeping at a size where loopback HTTP would be most of the cost. Started;
@@ -163,7 +171,8 @@ def in_process_service(tmp: Path, allowed: list[int], idle_after: float = 300.0,
     api = BotApi(core, SimpleNamespace(base_url=IN_PROCESS_URL), token, tmp)  # type: ignore[arg-type]
     config = api.config(allowed, **brain)  # type: ignore[arg-type]
     config = replace(config, telegram=replace(config.telegram, poll_timeout=1.0),
-                     chats=ChatsConfig(idle_after=idle_after))
+                     chats=ChatsConfig(idle_after=idle_after),
+                     delivery=delivery or config.delivery)
     svc = Service(config, request=InProcessRequest(core, read_timeout=10.0),
                   get_updates_request=InProcessRequest(core, read_timeout=10.0))
     svc.start()

@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import BotApi
-from tests.storms.process import in_process_service, wait_until
+from tests.storms.process import UNTHROTTLED, in_process_service, wait_until
 from tests.supervision.harness import settle_until
 from wakeful.config import ChatsConfig
 
@@ -34,7 +34,8 @@ def test_thousands_of_chats_come_and_go_and_threads_return_to_the_baseline(
 ) -> None:
     chats = 10_000 if request.config.getoption("--storm-size") == "large" else 2_000
     ids = [2_000_000 + n for n in range(chats)]
-    core, svc = in_process_service(tmp_path, ids, idle_after=1.0, cap=8, command=QUICK_BRAIN)
+    core, svc = in_process_service(tmp_path, ids, idle_after=1.0, delivery=UNTHROTTLED, cap=8,
+                                   command=QUICK_BRAIN)
     try:
         core.inject_text(ids[0], "warm up", user_id=ids[0])
         assert core.wait_for(lambda c: any(r.kind == "message" and r.reply_to_message_id

@@ -15,7 +15,8 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import BotApi
-from tests.storms.process import in_process_service
+from tests.storms.process import UNTHROTTLED, in_process_service
+from tests.supervision.faults import FaultyJournal
 from tests.supervision.harness import settle, settle_until
 from wakeful.testing.bot_api import BotApiCore
 
@@ -45,7 +46,8 @@ def test_a_strangers_words_in_a_group_never_reach_a_brain_through_restarts_and_r
     journal = bot_api.new_journal()
     config = bot_api.config([OWNER], brain_delay=0.05, journal=journal,
                             env={"WAKEFUL_STANDIN_PROMPTS": str(prompts)})
-    svc, gateway = service(config)
+    journal = FaultyJournal(config.journal.path, "normal")
+    svc, _gateway = service(config, journal=journal)
     owner_said: list[str] = []
 
     def round_of(tag: str) -> None:
@@ -60,7 +62,7 @@ def test_a_strangers_words_in_a_group_never_reach_a_brain_through_restarts_and_r
 
     # The chat actor crashes and is replaced: it re-reads the journal, which holds
     # nothing of the stranger's.
-    gateway.fail_next("react", GROUP)
+    journal.fail_next(f"session:{GROUP}")
     round_of("after a chat crash")
 
     # The chats supervisor crashes: the restarted poller nudges every chat with work.
@@ -69,7 +71,7 @@ def test_a_strangers_words_in_a_group_never_reach_a_brain_through_restarts_and_r
 
     # The whole service restarts on the same journal.
     svc.stop()
-    svc2, _ = service(config)
+    svc2, _ = service(config)  # a plain journal this time, on the same file
     round_of("after a restart")
 
     assert _prompts(prompts) == owner_said, "the brains saw exactly the owner's words"
@@ -121,7 +123,7 @@ def test_a_flood_of_strangers_costs_no_actor_no_row_and_one_refusal_each(
 ) -> None:
     # In-process transport: the point is the bookkeeping per stranger, not HTTP.
     strangers = 20_000 if request.config.getoption("--storm-size") == "large" else 2_000
-    core, svc = in_process_service(tmp_path, [OWNER])
+    core, svc = in_process_service(tmp_path, [OWNER], delivery=UNTHROTTLED)
     try:
         threads_before = threading.active_count()
         for user in range(1, strangers + 1):

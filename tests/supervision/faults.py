@@ -14,6 +14,7 @@ from typing import Any
 from tests.supervision.harness import HANG_GUARD
 from wakeful.bots.gateway import TelegramGateway
 from wakeful.config import Config
+from wakeful.delivery.calls import Call, EditText, React, SendDraft, SendText, Typing
 from wakeful.state.journal import Journal
 
 
@@ -35,6 +36,11 @@ class Wedge:
 
 class Boom(RuntimeError):
     """The fault a failing call raises."""
+
+
+# The names tests use for the calls they fault, as the Bot API's methods go.
+_METHODS: dict[type, str] = {React: "react", SendText: "send_message", EditText: "edit_message",
+                             Typing: "send_typing", SendDraft: "send_draft"}
 
 
 class FaultyGateway(TelegramGateway):
@@ -70,16 +76,9 @@ class FaultyGateway(TelegramGateway):
     # Faults strike after the real call is on its way, like a thread that hangs on the
     # way back: what an unwedged caller does *next* is what fencing must stop.
 
-    def react(self, chat_id: int, message_id: int, emoji: str) -> concurrent.futures.Future[bool]:
-        future = super().react(chat_id, message_id, emoji)
-        self._inject("react", chat_id)
-        return future
-
-    def send_message(
-        self, chat_id: int, text: str, reply_to: int | None = None
-    ) -> concurrent.futures.Future[int]:
-        future = super().send_message(chat_id, text, reply_to)
-        self._inject("send_message", chat_id)
+    def call(self, call: Call) -> concurrent.futures.Future[int | None]:
+        future = super().call(call)
+        self._inject(_METHODS[type(call)], call.chat_id)
         return future
 
     def get_updates(self, offset: int | None) -> concurrent.futures.Future[list[dict[str, Any]]]:
@@ -135,6 +134,12 @@ class FaultyJournal(Journal):
     def has_open_work(self, chat_id: int) -> bool:
         self._inject("has_open_work", "before")
         return super().has_open_work(chat_id)
+
+    def session(self, chat_id: int) -> str | None:
+        # A chat actor reads it just before it asks for a turn: a fault here strikes
+        # the chat actor's own thread in the middle of handling a message.
+        self._inject(f"session:{chat_id}", "before")
+        return super().session(chat_id)
 
     def _inject(self, method: str, when: str) -> None:
         with self._fault_lock:

@@ -1,7 +1,8 @@
 """A chat whose actor crashes or wedges still gets every answer, in order, once.
 
 The real service, the local Bot API over HTTP and the stand-in brain; the faults are
-injected at the Telegram gateway (a call that raises, a call that never returns).
+injected at the journal, on the chat actor's own thread (a call that raises, a call
+that never returns).
 """
 
 from __future__ import annotations
@@ -9,6 +10,7 @@ from __future__ import annotations
 from dataclasses import replace
 
 from tests.conftest import BotApi
+from tests.supervision.faults import FaultyJournal
 from tests.supervision.harness import advance, settle, settle_until
 from wakeful.clock import FakeClock
 from wakeful.config import WatchdogConfig
@@ -40,11 +42,13 @@ def test_a_chat_actor_that_crashes_on_a_message_is_restarted_and_answers_the_res
     bot_api: BotApi, service
 ) -> None:
     chat = 810_001
-    svc, gateway = service(bot_api.config([chat], brain_delay=0.05))
+    config = bot_api.config([chat], brain_delay=0.05)
+    journal = FaultyJournal(config.journal.path, "normal")
+    svc, _gateway = service(config, journal=journal)
     bot_api.core.inject_text(chat, "hello")
     _all_answered(bot_api, svc, chat, 1)
 
-    gateway.fail_next("react", chat)  # the actor's handler raises on the next message
+    journal.fail_next(f"session:{chat}")  # the actor's handler raises on the next message
     for text in ("one", "two", "three"):
         bot_api.core.inject_text(chat, text)
 
@@ -59,14 +63,15 @@ def test_a_chat_actor_wedged_in_a_handler_is_replaced_and_its_chat_answered_once
 ) -> None:
     chat = 820_001
     clock = FakeClock()
-    config = replace(bot_api.config([chat], brain_delay=0.05),
+    config = replace(bot_api.on_fake_time(bot_api.config([chat], brain_delay=0.05)),
                      watchdog=WatchdogConfig(heartbeat_interval=INTERVAL, stale_after=1.5))
-    svc, gateway = service(config, clock=clock)
+    journal = FaultyJournal(config.journal.path, "normal", wall=clock.wall)
+    svc, _gateway = service(config, clock=clock, journal=journal)
     bot_api.core.inject_text(chat, "hello")
     _all_answered(bot_api, svc, chat, 1)
 
     name = f"chat:{chat}"
-    wedge = gateway.wedge_next("react", chat)
+    wedge = journal.wedge_next(f"session:{chat}")
     bot_api.core.inject_text(chat, "one")
     assert wedge.entered.wait(10), "the actor never reached the wedged call"
     wedged_at = clock.monotonic()

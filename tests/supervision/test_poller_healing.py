@@ -17,7 +17,7 @@ def test_a_poller_wedged_mid_call_is_replaced_and_every_update_is_answered_exact
 ) -> None:
     chat = 830_001
     clock = FakeClock()
-    config = replace(bot_api.config([chat], brain_delay=0.05),
+    config = replace(bot_api.on_fake_time(bot_api.config([chat], brain_delay=0.05)),
                      watchdog=WatchdogConfig(heartbeat_interval=INTERVAL, stale_after=1.5))
     svc, gateway = service(config, clock=clock)
     bot_api.core.inject_text(chat, "hello")

@@ -26,10 +26,11 @@ from collections import deque
 from dataclasses import dataclass, field
 from typing import Any
 
+from wakeful.actors.names import chat_address
 from wakeful.actors.turns import Turn, answer_for
 from wakeful.brain import command, process
 from wakeful.brain.child import ChildReport, Spawned, TurnSpec
-from wakeful.brain.events import ApiRetry, BrainEvent
+from wakeful.brain.events import ApiRetry, BrainEvent, TextDelta, ToolUse
 from wakeful.brain.leftovers import kill_leftover_group
 from wakeful.brain.outcome import Failure, Outcome, summarize
 from wakeful.brain.process import BrainProcess
@@ -63,12 +64,9 @@ log = logging.getLogger(__name__)
 RECENT_ATTEMPTS = 200
 # A long line moves on every admission; telling every waiter every move would cost one
 # Telegram edit per waiter per admission (and a pass over the line), so waiters hear
-# their new place in rounds, this far apart.
-POSITION_EVERY = 10.0
-
-
-def chat_address(chat_id: int) -> str:
-    return f"chat:{chat_id}"
+# their new place in rounds, this far apart (a minute: in a storm most waits end sooner,
+# and each new place is a counted Telegram edit per waiter).
+POSITION_EVERY = 60.0
 
 
 @dataclass
@@ -299,9 +297,11 @@ class BrainPool(SupervisedActor):
             self._journal.brain_started(attempt.turn.update_id, self.ctx.generation,
                                         item.pid, item.start_time)
         else:
-            attempt.events.append(item)
+            if not isinstance(item, TextDelta):  # the full text comes again, assembled
+                attempt.events.append(item)
             if isinstance(item, ApiRetry):
                 attempt.turn.api_retries += 1
+            if isinstance(item, ApiRetry | ToolUse | TextDelta):
                 self._tell_chat(attempt.turn, TurnProgressed(
                     attempt.turn.chat_id, attempt.turn.turn_id, item))
 

@@ -1,41 +1,44 @@
 """ChatActor: one per chat with work. Its mailbox is the chat's order; it never waits on a brain.
 
-On each message it acknowledges at once (👀 and typing), then asks the brain pool for
-a turn only if none is in flight for this chat. The pool stores each answer in the
-journal before it says the turn is over; the actor sends it through a per-chat outbox,
-one part at a time and in order, recording each part Telegram took. The journal, not
-this actor, holds what is still owed: a replacement instance, a passivated chat's next
-instance, or the next run of the service picks up exactly where this one stopped.
-A chat with nothing to do for `idle_after` asks its supervisor to stop it.
+On each message it asks for a 👀 at once and queues the message; it asks the brain pool
+for a turn only if none is in flight for this chat. While the turn runs it shows
+typing, a live draft of the answer (private chats) or a status line (groups, and any
+chat kept waiting by a queue or API retries). The pool stores each answer in the
+journal before it says the turn is over; the outbound actor delivers it. Everything
+said to Telegram goes through the outbound actor, which reports back typed results.
+The journal, not this actor, holds what is still owed: a replacement, a passivated
+chat's next instance, or the next run of the service picks up where this one stopped.
 """
 
 from __future__ import annotations
 
-import contextlib
 import itertools
 import logging
 from collections import deque
+from dataclasses import dataclass
 from typing import Any
 
 from wakeful.actors import commands, replies, status
 from wakeful.actors.commands import Command
-from wakeful.actors.outbox import Outbox, Outgoing
+from wakeful.actors.drafts import Draft
 from wakeful.actors.status import Edit, Send, StatusBoard
-from wakeful.bots.errors import TelegramFailure, classify
-from wakeful.bots.gateway import TelegramGateway
-from wakeful.brain.events import ApiRetry
+from wakeful.bots.errors import FailureKind
+from wakeful.brain.events import ApiRetry, TextDelta, ToolUse
+from wakeful.delivery.calls import EditText, Lane, React, SendDraft, SendText, Typing
+from wakeful.delivery.render import render_plain
 from wakeful.messages import (
-    AckDelivered,
-    AckDue,
+    AnswerDelivered,
+    CallRequested,
+    CallWithdrawn,
+    ChatGone,
     ChatIdle,
-    DeliveryDone,
+    Delivered,
     DeliveryFailed,
+    DeliveryRequested,
     IdleCheckDue,
     IncomingMessage,
     MessageArrived,
-    ResendDue,
     StatusDue,
-    StatusShown,
     TurnAbandoned,
     TurnCancelRequested,
     TurnFinished,
@@ -48,19 +51,22 @@ from wakeful.messages import (
     WindDownRequested,
     WorkWaiting,
 )
-from wakeful.retry import backoff
 from wakeful.state.journal import Journal
 from wakeful.state.records import Answer, AnswerKind
 from wakeful.supervision.context import ChildContext
 from wakeful.supervision.latch import Latch
-from wakeful.supervision.supervised import SupervisedActor, tell_quietly
+from wakeful.supervision.supervised import SupervisedActor
 
 log = logging.getLogger(__name__)
 
-ACK_EMOJI = "👀"
-TYPING_EVERY = 4.0  # Telegram shows "typing" for ~5 s per call
+TYPING_EVERY = 4.5  # Telegram shows "typing…" for about 5 s per call
 IDLE_AFTER = 300.0
-SEND_SETTLE = 3.0  # how long a stopping chat waits for Telegram to answer a send
+
+
+@dataclass(frozen=True)
+class _StatusTag:
+    turn_id: str
+    text: str
 
 
 class ChatActor(SupervisedActor):
@@ -68,37 +74,33 @@ class ChatActor(SupervisedActor):
         self,
         ctx: ChildContext,
         chat_id: int,
-        gateway: TelegramGateway,
         journal: Journal,
         brain_pool: str = "brain_pool",
         chats: str = "chats",
+        outbound: str = "outbound",
         idle_after: float = IDLE_AFTER,
     ) -> None:
         super().__init__(ctx)
         self.chat_id = chat_id
-        self._gateway = gateway
         self._journal = journal
         self._pool = brain_pool
         self._chats = chats
+        self._outbound = outbound
         self._idle_after = idle_after
+        self._private = chat_id > 0  # Telegram's group ids are negative
         self._queue: deque[IncomingMessage] = deque()
         # update_id -> message_id of everything this instance still owes an answer or a
         # delivery; a message leaves only once its answer is out.
         self._known: dict[int, int] = {}
         self._in_flight: tuple[str, IncomingMessage] | None = None
+        self._running: str | None = None  # the turn whose brain runs now
+        self._draft: Draft | None = None
         self._turns = itertools.count(1)
-        self._outbox = Outbox(
-            chat_id, send=self._deliver, sent=self._part_sent,
-            retry_later=lambda delay, seq: self.tell_later(delay, ResendDue(seq)),
-            gone=self._chat_gone,
-        )
-        self._wait = backoff(initial=0.5, maximum=30.0)
         self._status_board = StatusBoard()
         self._status_due_at: float | None = None
         self._idle_epoch = itertools.count(1)
         self._idle_since: int | None = None
         self._winding_down: Latch | None = None
-        self._sending: Any = None  # the gateway future of the part Telegram has now
         self.status: str = "idle"
 
     # --- lifecycle -------------------------------------------------------------------
@@ -108,21 +110,13 @@ class ChatActor(SupervisedActor):
         self._next_turn()
         self._settle()
 
-    def stopping(self) -> None:
-        # A part on its way is recorded when Telegram answers; wait for that (briefly),
-        # so that whoever takes this chat over next does not send it again.
-        if self._sending is not None and not self._sending.done():
-            with contextlib.suppress(Exception):
-                self._sending.exception(timeout=SEND_SETTLE)
-
     def snapshot(self) -> dict[str, Any]:
         return {
             "chat_id": self.chat_id,
             "status": self.status,
             "queued": len(self._queue),
             "turn": self._in_flight[0] if self._in_flight else None,
-            "outbox": len(self._outbox),
-            "open_updates": len(self._known),
+            "owed": len(self._known),
         }
 
     # --- messages --------------------------------------------------------------------
@@ -137,48 +131,24 @@ class ChatActor(SupervisedActor):
             case WorkWaiting():
                 self._load_work()
                 self._next_turn()
-            case TurnQueued(turn_id=turn_id, position=position) if self._is_current(turn_id):
-                self.status = f"queued #{position}"
-                self._show(turn_id, status.queued(position))
-            case TurnStarted(turn_id=turn_id, attempt=attempt) if self._is_current(turn_id):
-                self.status = "thinking"
-                # A wait that ended before its message appeared needs no message now.
-                visible = self._status_board.visible(turn_id)
-                self._show(turn_id, status.working(attempt) if visible else None)
-            case TurnProgressed(turn_id=turn_id, event=event) if self._is_current(turn_id):
-                self._on_progress(turn_id, event)
-            case TurnRetryScheduled(turn_id=turn_id) if self._is_current(turn_id):
-                self.status = f"retrying ({message.reason})"
-                self._show(turn_id, status.retry_scheduled(message))
-            case TurnFinished(turn_id=turn_id) if self._is_current(turn_id):
-                self._on_finished(message)
-            case TurnAbandoned(turn_id=turn_id) if self._is_current(turn_id):
-                self.status = "paused (the service is stopping)"
-                self._show(turn_id, status.PAUSED)
-            case TurnQueued() | TurnStarted() | TurnProgressed() | TurnFinished() | \
-                    TurnRetryScheduled() | TurnAbandoned():
-                pass  # about a turn a previous instance started; the journal re-queued it
+            case TurnQueued() | TurnStarted() | TurnProgressed() | TurnRetryScheduled() | \
+                    TurnFinished() | TurnAbandoned():
+                if self._is_current(message.turn_id):
+                    self._on_turn(message)
+                # else: a turn a previous instance started; the journal re-queued it
             case StatusDue():
                 self._status_due_at = None
-                self._pump_status()
-            case StatusShown():
-                self._on_status_shown(message)
+                self._pump_progress()
             case TypingDue(turn_id=turn_id):
-                if self._is_current(turn_id) and self._winding_down is None:
-                    self._typing()
+                if self._running == turn_id and self._winding_down is None:
+                    self._say(Typing(self.chat_id))
                     self.tell_later(TYPING_EVERY, TypingDue(turn_id))
-            case DeliveryDone(seq=seq, message_id=message_id):
-                self._outbox.delivered(seq, message_id)
-            case DeliveryFailed(what="react"):
-                self._on_ack_failed(message)
-            case DeliveryFailed(what="send"):
-                self._outbox.failed(message.details["seq"], message.details["failure"])
-            case AckDue(update_id=update_id, message_id=message_id, attempt=attempt):
-                self._react(update_id, message_id, attempt)
-            case AckDelivered(update_id=update_id):
-                self._journal.mark_acked(update_id)
-            case ResendDue(seq=seq):
-                self._outbox.resend(seq)
+            case Delivered() | DeliveryFailed():
+                self._on_result(message)
+            case AnswerDelivered(update_id=update_id):
+                self._known.pop(update_id, None)
+            case ChatGone():
+                self._chat_gone()
             case IdleCheckDue(epoch=epoch):
                 if epoch == self._idle_since and self._winding_down is None:
                     self.ctx.directory.tell(self._chats, ChatIdle(self.chat_id,
@@ -196,14 +166,14 @@ class ChatActor(SupervisedActor):
         """Take up what the journal says this chat is owed, in the chat's order."""
         work = self._journal.open_work(self.chat_id, self.ctx.clock.monotonic())
         if work.carried_over and not self.fenced:
-            self._outbox.notice(replies.restarted(work.carried_over))
+            self._say(SendText(self.chat_id, replies.notice(replies.restarted(
+                work.carried_over)).part))
             self._journal.told_restart(self.chat_id)
         for pending in work.answers:
-            if pending.update_id in self._known:
-                continue
-            self._known[pending.update_id] = pending.reply_to
-            self._outbox.deliver(pending.update_id, pending.reply_to,
-                                 replies.parts(pending.answer), pending.parts_sent)
+            if pending.update_id not in self._known:
+                self._known[pending.update_id] = pending.reply_to
+                self._deliver(pending.update_id, pending.reply_to, pending.answer,
+                              pending.parts_sent)
         for open_message in work.messages:
             self._accept(open_message.message, open_message.acked)
 
@@ -211,9 +181,9 @@ class ChatActor(SupervisedActor):
         if message.update_id in self._known:
             return
         self._known[message.update_id] = message.message_id
-        if not acked and not self.fenced:
-            self._react(message.update_id, message.message_id)
-            self._typing()
+        if not acked:
+            # Retried by the outbound actor until it is sent or the answer is out.
+            self._say(React(self.chat_id, message.message_id), tag=message.update_id)
         if message.text is None or not message.text.strip():
             self._reply(message, Answer(AnswerKind.REPLY, replies.CANNOT_READ))
             return
@@ -223,15 +193,12 @@ class ChatActor(SupervisedActor):
         self._queue.append(message)
 
     def _cancel(self, message: IncomingMessage) -> None:
-        if self.fenced:
-            return  # replaced mid-handler: the successor reads this /cancel from the journal
         if self._in_flight is None:
             self._reply(message, Answer(AnswerKind.REPLY, commands.NOTHING_TO_CANCEL))
             return
         # The cancelled turn's own reply says so; the /cancel itself needs no answer.
         self._reply(message, Answer(AnswerKind.NONE))
-        self.ctx.directory.tell(self._pool, TurnCancelRequested(self.chat_id,
-                                                                self._in_flight[0]))
+        self._tell_pool(TurnCancelRequested(self.chat_id, self._in_flight[0]))
 
     def _next_turn(self) -> None:
         if self.fenced or self._winding_down is not None:
@@ -240,6 +207,8 @@ class ChatActor(SupervisedActor):
         while self._in_flight is None and self._queue \
                 and commands.parse(self._queue[0].text) is Command.NEW:
             new = self._queue.popleft()
+            if self.fenced:
+                return
             self._journal.set_session(self.chat_id, None)
             self._reply(new, Answer(AnswerKind.REPLY, commands.NEW_SESSION))
         if self._in_flight is not None or not self._queue:
@@ -252,185 +221,184 @@ class ChatActor(SupervisedActor):
         self.status = "requested"
         self._status_board.open(turn_id, self.ctx.clock.monotonic())
         assert message.text is not None
-        self.ctx.directory.tell(self._pool, TurnRequested(
-            self.chat_id, turn_id, message.update_id, message.text,
-            self._journal.session(self.chat_id)))
-        self.tell_later(TYPING_EVERY, TypingDue(turn_id))
+        session = self._journal.session(self.chat_id)
+        self._tell_pool(TurnRequested(self.chat_id, turn_id, message.update_id, message.text,
+                                      session))
 
     def _is_current(self, turn_id: str) -> bool:
         return self._in_flight is not None and self._in_flight[0] == turn_id
 
-    # --- turn results ----------------------------------------------------------------
+    # --- the turn, as the brain pool reports it --------------------------------------
+
+    def _on_turn(self, event: Any) -> None:
+        turn_id = event.turn_id
+        match event:
+            case TurnQueued(position=position):
+                self.status = f"queued #{position}"
+                self._show(turn_id, status.queued(position))
+            case TurnStarted(attempt=attempt):
+                self.status = "thinking"
+                self._running = turn_id
+                self._draft = Draft(draft_id=next(self._turns)) if self._private else None
+                self._say(Typing(self.chat_id))
+                self.tell_later(TYPING_EVERY, TypingDue(turn_id))
+                # A wait that ended before its message appeared needs no message now;
+                # one that did says so in words that stay true (typing shows the work).
+                if not self._status_board.visible(turn_id):
+                    self._show(turn_id, None)
+                elif attempt <= 1:
+                    waited = self._status_board.age(turn_id, self.ctx.clock.monotonic())
+                    self._show(turn_id, status.started(waited), settled=True)
+                else:
+                    self._show(turn_id, status.working(attempt))
+            case TurnProgressed(event=progress):
+                self._on_progress(turn_id, progress)
+            case TurnRetryScheduled():
+                self.status = f"retrying ({event.reason})"
+                self._running = None
+                self._show(turn_id, status.retry_scheduled(event))
+            case TurnFinished():
+                self._on_finished(event)
+            case TurnAbandoned():
+                self.status = "paused (the service is stopping)"
+                self._running = None
+                self._show(turn_id, status.PAUSED)
 
     def _on_progress(self, turn_id: str, event: Any) -> None:
-        if isinstance(event, ApiRetry):
-            text = status.api_retrying(event)
-            self.status = text
-            self._show(turn_id, text)
+        match event:
+            case ApiRetry():
+                text = status.api_retrying(event)
+                self.status = text
+                self._show(turn_id, text)
+            case ToolUse(name=name, detail=detail):
+                line = status.tool(name, detail)
+                self.status = line
+                if self._draft is not None:
+                    self._draft.use_tool(line)
+                    self._pump_progress()
+                elif self._status_board.visible(turn_id) or not self._private:
+                    self._show(turn_id, line)
+            case TextDelta(text=text) if self._draft is not None:
+                # Only streamed text is worth a draft: a whole message arrives just before
+                # the answer itself, and a draft of it would only delay the answer.
+                self._draft.add_text(text)
+                self._pump_progress()
 
     def _on_finished(self, finished: TurnFinished) -> None:
         assert self._in_flight is not None
         _, message = self._in_flight
         self._in_flight = None
-        self._status_board.close(finished.turn_id, status.final(finished.answer))
-        self._pump_status()
+        self._running = None
+        self._draft = None
+        self._close_status(finished.turn_id, status.final(finished.answer))
         # The pool stored the answer before telling us: from here it is only delivery
-        # (unless a journal reload already delivered it).
+        # (unless a journal reload already handed it over).
         if finished.update_id in self._known:
-            self._outbox.deliver(finished.update_id, message.message_id,
-                                 replies.parts(finished.answer))
+            self._deliver(finished.update_id, message.message_id, finished.answer)
         self._next_turn()
 
     def _reply(self, message: IncomingMessage, answer: Answer) -> None:
         """Wakeful's own answer: stored first like any other, then delivered."""
         if self.fenced:
-            return
+            return  # the successor answers it from the journal
         self._journal.reply(message.update_id, answer)
-        self._outbox.deliver(message.update_id, message.message_id, replies.parts(answer))
+        self._deliver(message.update_id, message.message_id, answer)
 
-    # --- the status message: one per turn, edited in place, never faster than allowed ---
+    def _deliver(self, update_id: int, reply_to: int, answer: Answer, start: int = 0) -> None:
+        if self.fenced:
+            return
+        self.ctx.directory.tell(self._outbound, DeliveryRequested(
+            self.chat_id, update_id, reply_to, replies.pieces(answer), start,
+            requester=self.ctx.child_id))
 
-    def _show(self, turn_id: str, text: str | None) -> None:
-        self._status_board.want(turn_id, text)
-        self._pump_status()
+    # --- progress: the status line and the live draft -------------------------------
 
-    def _pump_status(self) -> None:
+    def _show(self, turn_id: str, text: str | None, settled: bool = False) -> None:
+        self._status_board.want(turn_id, text, settled)
+        self._pump_progress()
+
+    def _close_status(self, turn_id: str, final_text: str, force: bool = False) -> None:
+        creating = self._status_board.close(turn_id, final_text, force)
+        if creating is not None and not self.fenced:
+            # Its answer is on the way, in a faster lane: the line would come after it.
+            self.ctx.directory.tell(self._outbound, CallWithdrawn(
+                self.chat_id, self.ctx.child_id, _StatusTag(turn_id, creating.text)))
+        self._pump_progress()
+
+    def _pump_progress(self) -> None:
         now = self.ctx.clock.monotonic()
         call = self._status_board.next_call(now)
-        if isinstance(call, float):
-            if self._status_due_at is None or call < self._status_due_at:
-                self._status_due_at = call
-                self.tell_later(call - now, StatusDue())
-        elif call is not None:
-            self._status_call(call)
-
-    def _status_call(self, call: Send | Edit) -> None:
-        if self.fenced:
-            return
-        me, turn_id, text = self.actor_ref, call.turn_id, call.text
-        known_id = call.message_id if isinstance(call, Edit) else None
-
-        def done(future: Any) -> None:
-            """Executed on the gateway's event-loop thread."""
-            if future.cancelled():
-                return  # the gateway is stopping
-            exc = future.exception()
-            if exc is None:
-                message_id = future.result() if isinstance(call, Send) else known_id
-                tell_quietly(me, StatusShown(turn_id, text, message_id))
-                return
-            failure = classify(exc)
-            tell_quietly(me, StatusShown(turn_id, text, known_id, failure.description,
-                                         failure.retry_after))
-
+        wake = call if isinstance(call, float) else None
         if isinstance(call, Send):
-            # Not a reply: the answer is the reply, this only tells the user why it's late.
-            future = self._gateway.send_message(self.chat_id, text)
-        else:
-            future = self._gateway.edit_message(self.chat_id, call.message_id, text)
-        future.add_done_callback(done)
+            self._say(SendText(self.chat_id, render_plain(call.text)[0], lane=Lane.PROGRESS),
+                      tag=_StatusTag(call.turn_id, call.text))
+        elif isinstance(call, Edit):
+            self._say(EditText(self.chat_id, call.message_id, render_plain(call.text)[0]),
+                      tag=_StatusTag(call.turn_id, call.text))
+        if self._draft is not None and self._winding_down is None:
+            text = self._draft.due(now)
+            if text:
+                self._say(SendDraft(self.chat_id, self._draft.draft_id, render_plain(text)[0]))
+            draft_wait = self._draft.wait(now)
+            if draft_wait is not None:
+                wake = now + draft_wait if wake is None else min(wake, now + draft_wait)
+        if wake is not None and (self._status_due_at is None or wake < self._status_due_at):
+            self._status_due_at = wake
+            self.tell_later(wake - now, StatusDue())
 
-    def _on_status_shown(self, shown: StatusShown) -> None:
-        # Telegram's "not modified" means it already shows this text: that's success.
-        ok = shown.error is None or "not modified" in shown.error
-        if not ok:
-            log.info("chat %s: status message failed: %s", self.chat_id, shown.error)
-        self._status_board.shown(shown.turn_id, shown.text, shown.message_id, ok,
-                                 self.ctx.clock.monotonic(), shown.retry_after)
-        self._pump_status()
+    def _on_result(self, result: Delivered | DeliveryFailed) -> None:
+        match result:
+            case Delivered(call=React(), tag=int() as update_id):
+                self._journal.mark_acked(update_id)
+            case Delivered(tag=_StatusTag(turn_id=turn_id, text=text), message_id=message_id):
+                known = result.call.message_id if isinstance(result.call, EditText) else None
+                self._status_board.shown(turn_id, text, message_id or known, True,
+                                         self.ctx.clock.monotonic())
+            case DeliveryFailed(tag=_StatusTag(turn_id=turn_id, text=text), failure=failure):
+                known = result.call.message_id if isinstance(result.call, EditText) else None
+                ok = failure.kind is FailureKind.NOT_MODIFIED
+                self._status_board.shown(turn_id, text, known, ok, self.ctx.clock.monotonic(),
+                                         failure.retry_after)
+            case DeliveryFailed(call=React(), failure=failure):
+                log.info("chat %s: no 👀: %s", self.chat_id, failure.description)
+            case _:
+                pass  # typing and drafts: nothing to learn
+        self._pump_progress()
 
-    # --- delivery: the outbox decides, these do the I/O and the bookkeeping ----------
+    def _tell_pool(self, message: Any) -> None:
+        # Checked at the last moment: an instance wedged in a journal call and replaced
+        # meanwhile must not ask for (or cancel) a turn its successor now owns.
+        if not self.fenced:
+            self.ctx.directory.tell(self._pool, message)
 
-    def _deliver(self, outgoing: Outgoing) -> None:
-        if self.fenced:
-            return  # replaced mid-handler: the successor answers from the journal
-        me, seq, journal = self.actor_ref, outgoing.seq, self._journal
+    def _say(self, call: Any, tag: Any = None) -> None:
+        if not self.fenced:
+            self.ctx.directory.tell(self._outbound,
+                                    CallRequested(call, self.ctx.child_id, tag))
 
-        def done(future: Any) -> None:
-            """Executed on the gateway's event-loop thread."""
-            if future.cancelled():
-                return  # the gateway is stopping; the journal still owes whatever this was
-            exc = future.exception()
-            if exc is None:
-                # Recorded here, where Telegram's answer lands, not after a trip through
-                # the mailbox: an actor stopped meanwhile must not make its successor
-                # send this part a second time.
-                _record_part(journal, outgoing, future.result())
-                tell_quietly(me, DeliveryDone(seq, future.result()))
-            else:
-                failure = classify(exc)
-                tell_quietly(me, DeliveryFailed("send", failure.description,
-                                                {"seq": seq, "failure": failure}))
-
-        self._sending = self._gateway.send_message(self.chat_id, outgoing.text,
-                                                   outgoing.reply_to)
-        self._sending.add_done_callback(done)
-
-    def _part_sent(self, outgoing: Outgoing, message_id: int | None) -> None:
-        if outgoing.update_id is None:
-            return
-        if outgoing.seq == 0:  # nothing was sent: the outbox completes it at once
-            _record_part(self._journal, outgoing, None)
-        if outgoing.last:
-            self._known.pop(outgoing.update_id, None)
-
-    def _chat_gone(self, reason: str) -> None:
-        if self.fenced:
-            return
-        self._journal.chat_gone(self.chat_id, reason)
+    def _chat_gone(self) -> None:
+        """Telegram takes nothing for this chat; the journal already records why."""
         self._queue.clear()
         self._known.clear()
         if self._in_flight is not None:
-            self.ctx.directory.tell(self._pool, TurnCancelRequested(self.chat_id,
-                                                                    self._in_flight[0]))
-
-    # --- acknowledgements: hints, but a 👀 is worth retrying until the answer is out --
-
-    def _react(self, update_id: int, message_id: int, attempt: int = 1) -> None:
-        if self.fenced:
-            return
-        me = self.actor_ref
-
-        def done(future: Any) -> None:
-            """Executed on the gateway's event-loop thread."""
-            if future.cancelled():
-                return
-            exc = future.exception()
-            if exc is None:
-                tell_quietly(me, AckDelivered(update_id))
-                return
-            failure = classify(exc)
-            tell_quietly(me, DeliveryFailed("react", failure.description, {
-                "update_id": update_id, "message_id": message_id, "attempt": attempt,
-                "failure": failure}))
-
-        self._gateway.react(self.chat_id, message_id, ACK_EMOJI).add_done_callback(done)
-
-    def _on_ack_failed(self, failed: DeliveryFailed) -> None:
-        failure: TelegramFailure = failed.details["failure"]
-        attempt: int = failed.details["attempt"]
-        message_id: int = failed.details["message_id"]
-        still_open = message_id in self._known.values()
-        if not failure.retryable or not still_open:
-            log.info("chat %s: no 👀 after %d attempts: %s", self.chat_id, attempt,
-                     failure.description)
-            return
-        delay = failure.retry_after or self._wait(attempt)
-        self.tell_later(delay, AckDue(failed.details["update_id"], message_id, attempt + 1))
-
-    def _typing(self) -> None:
-        if self.fenced:
-            return
-        self._gateway.send_typing(self.chat_id).add_done_callback(_log_failure)
+            # Its result will find the message failed in the journal and be dropped, so
+            # no TurnFinished comes: the chat must not wait for one. A new message (the
+            # user unblocked us) starts afresh.
+            self._tell_pool(TurnCancelRequested(self.chat_id, self._in_flight[0]))
+            self._in_flight = None
+        self._running = None
+        self._draft = None
+        self._status_board = StatusBoard()  # nothing it shows can be changed any more
+        self.status = "gone"
 
     # --- stopping: passivation and the service's clean stop --------------------------
 
     def _settle(self) -> None:
         """After every message: an idle chat schedules its own passivation check."""
-        idle = (self._in_flight is None and not self._queue and self._outbox.idle
+        idle = (self._in_flight is None and not self._queue and not self._known
                 and self._status_board.idle)
         if self._winding_down is not None:
-            if self._outbox.idle and self._status_board.idle:
+            if self._status_board.idle:
                 self._winding_down.done(self.ctx.child_id)
             return
         if not idle:
@@ -442,27 +410,8 @@ class ChatActor(SupervisedActor):
     def _wind_down(self, latch: Latch) -> None:
         self._winding_down = latch
         self._queue.clear()  # still open in the journal: the next run takes them up
+        self._running = None
+        self._draft = None
         if self._in_flight is not None:
             # Its turn was given back to the journal; the status must not say "working".
-            self._show(self._in_flight[0], status.PAUSED)
-            self._status_board.close(self._in_flight[0], status.PAUSED)
-            self._pump_status()
-
-
-def _record_part(journal: Journal, outgoing: Outgoing, message_id: int | None) -> None:
-    """Executed on the gateway's event-loop thread, or the actor's for an empty answer."""
-    if outgoing.update_id is None:
-        return
-    if message_id is not None:
-        journal.part_sent(outgoing.update_id, outgoing.index, message_id)
-    if outgoing.last:
-        journal.answer_delivered(outgoing.update_id)
-
-
-def _log_failure(future: Any) -> None:
-    """Executed on the gateway's event-loop thread."""
-    if future.cancelled():
-        return
-    exc = future.exception()
-    if exc is not None:
-        log.info("acknowledgement failed: %s", classify(exc).description)
+            self._close_status(self._in_flight[0], status.PAUSED, force=True)

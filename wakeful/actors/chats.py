@@ -17,7 +17,7 @@ from typing import Any
 
 import pykka
 
-from wakeful.actors.brain_pool import chat_address
+from wakeful.actors.names import chat_address
 from wakeful.messages import ChatIdle, MessageArrived, WindDownRequested, WorkWaiting
 from wakeful.state.journal import Journal
 from wakeful.supervision.context import ChildContext

@@ -18,8 +18,11 @@ from typing import Any
 from wakeful.bots.errors import FailureKind, classify
 from wakeful.bots.gateway import TelegramGateway
 from wakeful.bots.updates import MalformedUpdate, parse_update, update_id_of
+from wakeful.delivery.calls import Lane, SendText
+from wakeful.delivery.render import render_plain
 from wakeful.ingest.admission import AccessPolicy, BotIdentity, Verdict, admit, refusal_text
 from wakeful.messages import (
+    CallRequested,
     IncomingMessage,
     MessageArrived,
     PollDue,
@@ -48,6 +51,7 @@ class Poller(SupervisedActor):
         bot: BotIdentity,
         refusal_every: float = 600.0,
         chats: str = "chats",
+        outbound: str = "outbound",
     ) -> None:
         super().__init__(ctx)
         self._gateway = gateway
@@ -56,6 +60,7 @@ class Poller(SupervisedActor):
         self._bot = bot
         self._refusal_every = refusal_every
         self._chats = chats
+        self._outbound = outbound
         self._poll_id = 0
         self._poll: Any = None  # the gateway future of the poll in flight
         self._stopped = False
@@ -182,9 +187,9 @@ class Poller(SupervisedActor):
 
     def _refuse(self, chat_id: int, user_id: int | None) -> None:
         log.info("refused a message from user %s in chat %s (not on the allowlist)",
-                    user_id, chat_id)
-        self._gateway.send_message(chat_id, refusal_text(user_id)) \
-            .add_done_callback(_log_refusal_failure)
+                 user_id, chat_id)
+        refusal = SendText(chat_id, render_plain(refusal_text(user_id))[0], lane=Lane.ACK)
+        self.ctx.directory.tell(self._outbound, CallRequested(refusal))
 
     def _on_failure(self, failure: PollFailed) -> None:
         self._poll = None
@@ -202,8 +207,3 @@ class Poller(SupervisedActor):
         self.beat()
         self.tell_later(delay, PollDue())
 
-
-def _log_refusal_failure(future: Any) -> None:
-    """Executed on the gateway's event-loop thread."""
-    if not future.cancelled() and future.exception() is not None:
-        log.info("refusal not delivered: %s", classify(future.exception()).description)

@@ -26,6 +26,16 @@ CANCELLED = "⏹ Cancelled."
 PAUSED = "⏸ Paused: wakeful is restarting; I will pick this up when it is back."
 
 
+STARTED = "▶️ Started after"
+
+
+def started(waited: float) -> str:
+    """Said when a wait ends: true for good, so the line needs no closing edit."""
+    seconds = round(waited)
+    took = f"{seconds} s" if seconds < 60 else f"{seconds // 60} min {seconds % 60} s"
+    return f"{STARTED} {took} in line."
+
+
 def queued(position: int) -> str:
     return f"⏳ Waiting for a free brain: you are #{position} in line."
 
@@ -38,6 +48,11 @@ def api_retrying(event: ApiRetry) -> str:
     of = f"/{event.max_retries}" if event.max_retries else ""
     return f"⏳ Claude API {api_trouble(event.error_status, event.error)}, " \
            f"retry {event.attempt}{of}"
+
+
+def tool(name: str, detail: str | None) -> str:
+    """A tool at work, in a word or two: "🔧 Bash: pytest -q"."""
+    return f"🔧 {name}: {detail}" if detail else f"🔧 {name}"
 
 
 def retry_scheduled(retry: TurnRetryScheduled) -> str:
@@ -77,6 +92,7 @@ class _Line:
     shown: str | None = None
     message_id: int | None = None
     closed: bool = False
+    settled: bool = False  # `wanted` stays true after the turn: no closing edit needed
     dead: bool = False  # the message could not be created; stay quiet for this turn
 
 
@@ -88,6 +104,7 @@ class StatusBoard:
         self._every = every
         self._lines: dict[str, _Line] = {}
         self._in_flight: str | None = None  # turn whose call Telegram has not answered yet
+        self._sending: Send | Edit | None = None  # and that call
         self._ready_at = 0.0
 
     @property
@@ -100,28 +117,49 @@ class StatusBoard:
     def open(self, turn_id: str, now: float) -> None:
         self._lines[turn_id] = _Line(now)
 
-    def want(self, turn_id: str, text: str | None) -> None:
-        """What the status should say now; None: nothing worth a new message."""
+    def want(self, turn_id: str, text: str | None, settled: bool = False) -> None:
+        """What the status should say now; None: nothing worth a new message.
+
+        `settled`: the text stays true once the turn is over ("started after 40 s in
+        line"), so closing the turn costs no edit; anything else is replaced by the
+        outcome at `close`.
+        """
         line = self._lines.get(turn_id)
         if line is None or line.closed:
             return
         if text is None and self.visible(turn_id):
             return  # a message that exists keeps saying something until there is news
         line.wanted = text
+        line.settled = settled
+
+    def age(self, turn_id: str, now: float) -> float:
+        """Seconds since the turn's line was opened (the turn was asked for)."""
+        line = self._lines.get(turn_id)
+        return now - line.opened_at if line is not None else 0.0
 
     def visible(self, turn_id: str) -> bool:
         """True once the message exists or is being created."""
         line = self._lines.get(turn_id)
         return line is not None and (line.message_id is not None or self._in_flight == turn_id)
 
-    def close(self, turn_id: str, final_text: str) -> None:
-        """The turn is over: an existing message gets `final_text`; none is created for it."""
+    def close(self, turn_id: str, final_text: str, force: bool = False) -> Send | None:
+        """The turn is over: an existing message gets `final_text` (unless what it says is
+        settled and not `force`d); none is created for it.
+
+        Returns the Send still creating this turn's message, if any: the caller should
+        withdraw it, since a status line that appears after the answer only confuses.
+        """
         line = self._lines.get(turn_id)
         if line is None:
-            return
-        line.wanted = final_text if self.visible(turn_id) else None
+            return None
+        if not self.visible(turn_id):
+            line.wanted = None
+        elif force or not line.settled:
+            line.wanted = final_text
         line.closed = True
         self._prune()
+        sending = self._sending
+        return sending if isinstance(sending, Send) and sending.turn_id == turn_id else None
 
     def next_call(self, now: float) -> Send | Edit | float | None:
         """A call to make now, else when to look again, else None (nothing to do)."""
@@ -140,8 +178,10 @@ class StatusBoard:
             self._in_flight = turn_id
             self._ready_at = now + self._every
             if line.message_id is None:
-                return Send(turn_id, line.wanted)
-            return Edit(turn_id, line.message_id, line.wanted)
+                self._sending = Send(turn_id, line.wanted)
+            else:
+                self._sending = Edit(turn_id, line.message_id, line.wanted)
+            return self._sending
         return wake
 
     def shown(self, turn_id: str, text: str, message_id: int | None, ok: bool, now: float,
@@ -149,6 +189,7 @@ class StatusBoard:
         """Telegram answered the call for `turn_id`."""
         if self._in_flight == turn_id:
             self._in_flight = None
+            self._sending = None
         if retry_after is not None:
             self._ready_at = max(self._ready_at, now + retry_after)
         line = self._lines.get(turn_id)

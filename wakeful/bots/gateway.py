@@ -2,8 +2,10 @@
 
 PTB's Bot is an asyncio object bound to the loop that initialised it; sharing it
 across loops or threads corrupts its httpx pools. Actors therefore never await it:
-they call the thread-safe methods below, which schedule a coroutine on the gateway
-loop (`asyncio.run_coroutine_threadsafe`) and hand back a `concurrent.futures.Future`.
+two thread-safe methods schedule a coroutine on the gateway loop
+(`asyncio.run_coroutine_threadsafe`) and hand back a `concurrent.futures.Future`:
+`get_updates` for the poller, and `call` for the outbound actor, which is the only
+one that sends anything (wakeful/actors/outbound.py).
 
 getUpdates gets its own request object with a pool of one connection and a read
 timeout of long-poll + margin, so a long poll can never starve replies of connections
@@ -20,12 +22,14 @@ import warnings
 from collections.abc import Coroutine
 from typing import Any, TypeVar
 
-from telegram import Bot, ReactionTypeEmoji, ReplyParameters
+from telegram import Bot, MessageEntity, ReactionTypeEmoji, ReplyParameters
 from telegram.constants import ChatAction
 from telegram.request import BaseRequest, HTTPXRequest
 from telegram.warnings import PTBUserWarning
 
 from wakeful.config import Secret
+from wakeful.delivery.calls import Call, EditText, React, SendDraft, SendText, Typing
+from wakeful.delivery.render import Part
 
 log = logging.getLogger(__name__)
 
@@ -44,14 +48,15 @@ class TelegramGateway:
         token: Secret,
         base_url: str,
         poll_timeout: float,
+        connections: int = 8,
         request: BaseRequest | None = None,
         get_updates_request: BaseRequest | None = None,
     ) -> None:
         self.poll_timeout = poll_timeout
-        # Acks for a burst of chats go out at once; waiting for a pooled connection must
-        # not fail them (PTB's default pool timeout is 1 s).
+        # The outbound actor never has more than `connections` calls in flight, so a
+        # call never waits for a pooled connection (PTB's default pool timeout is 1 s).
         self._request = request or HTTPXRequest(
-            connection_pool_size=32, read_timeout=15.0, pool_timeout=15.0
+            connection_pool_size=connections, read_timeout=15.0, pool_timeout=15.0
         )
         self._poll_request = get_updates_request or HTTPXRequest(
             connection_pool_size=1, read_timeout=poll_timeout + POLL_READ_MARGIN
@@ -106,25 +111,10 @@ class TelegramGateway:
         )
         return self._poll
 
-    def send_message(
-        self, chat_id: int, text: str, reply_to: int | None = None
-    ) -> concurrent.futures.Future[int]:
-        return self._submit(self._send_message(chat_id, text, reply_to))
-
-    def edit_message(
-        self, chat_id: int, message_id: int, text: str
-    ) -> concurrent.futures.Future[Any]:
-        return self._submit(
-            self._bot.edit_message_text(text, chat_id=chat_id, message_id=message_id)
-        )
-
-    def react(self, chat_id: int, message_id: int, emoji: str) -> concurrent.futures.Future[bool]:
-        return self._submit(
-            self._bot.set_message_reaction(chat_id, message_id, [ReactionTypeEmoji(emoji)])
-        )
-
-    def send_typing(self, chat_id: int) -> concurrent.futures.Future[bool]:
-        return self._submit(self._bot.send_chat_action(chat_id, ChatAction.TYPING))
+    def call(self, call: Call) -> concurrent.futures.Future[int | None]:
+        """Make one outbound call; the future gives the new message's id for sends
+        (None for everything else). Only the outbound actor calls this."""
+        return self._submit(self._call(call))
 
     # --- loop side (executed on the gateway thread) ----------------------------------
 
@@ -146,10 +136,25 @@ class TelegramGateway:
         await asyncio.gather(*others, return_exceptions=True)
         await self._bot.shutdown()
 
-    async def _send_message(self, chat_id: int, text: str, reply_to: int | None) -> int:
-        reply = ReplyParameters(reply_to, allow_sending_without_reply=True) if reply_to else None
-        message = await self._bot.send_message(chat_id, text, reply_parameters=reply)
-        return message.message_id
+    async def _call(self, call: Call) -> int | None:
+        match call:
+            case SendText(chat_id=chat, part=part, reply_to=reply_to):
+                reply = ReplyParameters(reply_to, allow_sending_without_reply=True) \
+                    if reply_to else None
+                message = await self._bot.send_message(chat, part.text, entities=_entities(part),
+                                                       reply_parameters=reply)
+                return int(message.message_id)
+            case EditText(chat_id=chat, message_id=message_id, part=part):
+                await self._bot.edit_message_text(part.text, chat_id=chat, message_id=message_id,
+                                                  entities=_entities(part))
+            case React(chat_id=chat, message_id=message_id, emoji=emoji):
+                await self._bot.set_message_reaction(chat, message_id, [ReactionTypeEmoji(emoji)])
+            case Typing(chat_id=chat):
+                await self._bot.send_chat_action(chat, ChatAction.TYPING)
+            case SendDraft(chat_id=chat, draft_id=draft_id, part=part):
+                await self._bot.send_message_draft(chat, draft_id, part.text,
+                                                   entities=_entities(part))
+        return None
 
     def _submit(self, coro: Coroutine[Any, Any, T]) -> concurrent.futures.Future[T]:
         if not self._started:
@@ -158,3 +163,10 @@ class TelegramGateway:
             future.set_exception(RuntimeError("telegram gateway is not running"))
             return future
         return asyncio.run_coroutine_threadsafe(coro, self._loop)
+
+
+def _entities(part: Part) -> list[MessageEntity] | None:
+    if not part.entities:
+        return None
+    return [MessageEntity(e.type, e.offset, e.length, url=e.url, language=e.language)
+            for e in part.entities]

@@ -36,11 +36,19 @@ class AssistantText:
 
 
 @dataclass(frozen=True)
+class TextDelta:
+    """A few more characters of the answer being written (the CLI's partial messages)."""
+
+    text: str
+
+
+@dataclass(frozen=True)
 class ToolUse:
     """The model asked for a tool; useful as a liveness signal during long turns."""
 
     name: str
     tool_use_id: str
+    detail: str | None = None  # what it works on, in a few words ("pytest -q", a path)
 
 
 @dataclass(frozen=True)
@@ -62,4 +70,4 @@ class TurnResult:
     terminal_reason: str | None = None
 
 
-BrainEvent = SessionStarted | ApiRetry | AssistantText | ToolUse | TurnResult
+BrainEvent = SessionStarted | ApiRetry | AssistantText | TextDelta | ToolUse | TurnResult

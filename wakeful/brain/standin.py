@@ -15,6 +15,8 @@ prompt script failure modes for tests and the demo:
     [[error]]         a result with is_error true
     [[spawn-child]]   start a grandchild that sleeps (for process-group tests)
     [[spawn-stray]]   start a grandchild that leaves the process group (setsid) and sleeps
+    [[stream]]        stream the answer word by word (the CLI's partial messages)
+    [[tool CMD]]      report a Bash tool call running CMD halfway through
 
 With $WAKEFUL_STANDIN_LOG set, each run appends "start|end <monotonic> <pid>" lines
 there, so tests can measure how many brains really ran at once. With
@@ -71,6 +73,16 @@ def _note_child(pid: int) -> None:
             fh.write(f"{pid}\n")
 
 
+def _stream(text: str, delay: float, session_id: str) -> None:
+    """The answer word by word over `delay`, as the CLI's partial messages."""
+    words = re.findall(r"\S+\s*", text)
+    for word in words:
+        time.sleep(delay / max(1, len(words)))
+        _emit({"type": "stream_event", "session_id": session_id, "event": {
+            "type": "content_block_delta", "index": 0,
+            "delta": {"type": "text_delta", "text": word}}})
+
+
 def main(argv: list[str] | None = None) -> int:
     # Unknown flags (the real CLI's) are ignored, never prefix-matched to ours.
     parser = argparse.ArgumentParser(prog="standin", allow_abbrev=False)
@@ -110,8 +122,19 @@ def _answer(prompt: str, session_id: str, delay: float) -> int:
     if "[[garbage]]" in prompt:
         sys.stdout.write("this is not json\n{broken\n")
         sys.stdout.flush()
-    time.sleep(delay)
     text = "" if "[[empty]]" in prompt else f"echo: {prompt.strip()}"
+    if match := re.search(r"\[\[tool ([^\]]+)\]\]", prompt):
+        # A tool call, as the CLI reports it, in the middle of the turn.
+        delay /= 2
+        time.sleep(delay)
+        _emit({"type": "assistant", "session_id": session_id, "message": {
+            "role": "assistant", "content": [{"type": "tool_use", "id": "toolu_1",
+                                              "name": "Bash",
+                                              "input": {"command": match.group(1)}}]}})
+    if "[[stream]]" in prompt and text:
+        _stream(text, delay, session_id)
+    else:
+        time.sleep(delay)
     if text:
         _emit({"type": "assistant", "session_id": session_id,
                "message": {"role": "assistant", "content": [{"type": "text", "text": text}]}})

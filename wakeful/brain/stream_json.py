@@ -20,12 +20,17 @@ from wakeful.brain.events import (
     AssistantText,
     BrainEvent,
     SessionStarted,
+    TextDelta,
     ToolUse,
     TurnResult,
 )
 
 MAX_LINE_BYTES = 8 * 1024 * 1024
 GARBAGE_PREVIEW_CHARS = 200
+TOOL_DETAIL_CHARS = 60
+# Which input field says what a tool is working on, for the common tools.
+_TOOL_DETAIL_FIELDS = ("command", "file_path", "path", "pattern", "url", "query",
+                       "description", "prompt")
 
 
 def _str(value: Any) -> str | None:
@@ -48,6 +53,18 @@ def _float(value: Any) -> float | None:
     if isinstance(value, bool) or not isinstance(value, int | float):
         return None
     return float(value)
+
+
+def _tool_detail(tool_input: Any) -> str | None:
+    """The first telling field of a tool's input, on one line, cut short."""
+    if not isinstance(tool_input, dict):
+        return None
+    for field in _TOOL_DETAIL_FIELDS:
+        value = tool_input.get(field)
+        if isinstance(value, str) and value.strip():
+            line = " ".join(value.split())
+            return line if len(line) <= TOOL_DETAIL_CHARS else line[:TOOL_DETAIL_CHARS - 1] + "…"
+    return None
 
 
 def _is_progress(obj: dict[str, Any]) -> bool:
@@ -111,7 +128,19 @@ class StreamJsonParser:
             return self._assistant(obj)
         if kind == "result":
             return [self._result(obj)]
+        if kind == "stream_event":
+            return self._stream_event(obj)
         return None
+
+    @staticmethod
+    def _stream_event(obj: dict[str, Any]) -> list[BrainEvent]:
+        event = obj.get("event")
+        delta = event.get("delta") if isinstance(event, dict) else None
+        if isinstance(delta, dict) and delta.get("type") == "text_delta":
+            text = _str(delta.get("text"))
+            if text:
+                return [TextDelta(text)]
+        return []  # other partial events (thinking, tool input JSON) say nothing new
 
     @staticmethod
     def _init(obj: dict[str, Any]) -> list[BrainEvent] | None:
@@ -148,11 +177,11 @@ class StreamJsonParser:
                 if text:
                     texts.append(text)
             elif block.get("type") == "tool_use":
-                tools.append(
-                    ToolUse(
-                        name=_str(block.get("name")) or "", tool_use_id=_str(block.get("id")) or ""
-                    )
-                )
+                tools.append(ToolUse(
+                    name=_str(block.get("name")) or "",
+                    tool_use_id=_str(block.get("id")) or "",
+                    detail=_tool_detail(block.get("input")),
+                ))
         events: list[BrainEvent] = []
         # The CLI repeats an API failure as a synthetic assistant message; the
         # TurnResult carries the same text with is_error, so don't say it twice.

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import statistics
 from collections import defaultdict
 from dataclasses import dataclass, field
@@ -20,6 +21,8 @@ class Report:
     acked_before_answer: int
     ack_latencies: tuple[float, ...]
     problems: tuple[str, ...] = field(default=())
+    # Telegram calls the service made (getUpdates and getMe aside), per method.
+    calls: dict[str, int] = field(default_factory=dict)
 
     @property
     def ok(self) -> bool:
@@ -28,6 +31,15 @@ class Report:
 
     def ack_median(self) -> float:
         return statistics.median(self.ack_latencies) if self.ack_latencies else float("nan")
+
+    def ack_p99(self) -> float:
+        if not self.ack_latencies:
+            return float("nan")
+        ordered = sorted(self.ack_latencies)
+        return ordered[min(len(ordered) - 1, math.ceil(0.99 * len(ordered)) - 1)]
+
+    def calls_per_message(self) -> float:
+        return sum(self.calls.values()) / self.messages if self.messages else 0.0
 
     def ack_max(self) -> float:
         return max(self.ack_latencies) if self.ack_latencies else float("nan")
@@ -71,7 +83,13 @@ def measure(core: BotApiCore, sent: list[UserMessage], expect_echo: bool = True)
         expected = [m.message_id for m in messages]
         if [mid for mid in reply_order if mid in expected] != expected:
             in_order = False
-    return Report(len(sent), acked, answered, in_order, before, tuple(latencies), tuple(problems))
+    calls = {method: count for method, count in core.call_counts().items()
+             if method not in _NOT_PER_MESSAGE}
+    return Report(len(sent), acked, answered, in_order, before, tuple(latencies),
+                  tuple(problems), calls)
+
+
+_NOT_PER_MESSAGE = frozenset({"getUpdates", "getMe", "deleteWebhook"})
 
 
 def peak_concurrency(log_path: Path) -> int:

@@ -35,6 +35,8 @@ class DemoOptions:
     timeout: float = 300.0
     brain_command: tuple[str, ...] | None = None
     brain: str = "standin"  # or "claude": the real CLI against a local fake API
+    # What users feel first: the demo fails when the 99th percentile 👀 comes later.
+    ack_p99_max: float = 3.0
 
 
 @dataclass(frozen=True)
@@ -43,6 +45,15 @@ class DemoResult:
     peak_brains_measured: int
     peak_brains_pool: int
     elapsed: float
+    ack_p99_max: float = 3.0
+
+    @property
+    def ack_too_slow(self) -> bool:
+        return not self.report.ack_p99() <= self.ack_p99_max  # NaN (no 👀 at all) too
+
+    @property
+    def ok(self) -> bool:
+        return self.report.ok and not self.ack_too_slow
 
 
 def demo_config(base_url: str, token: str, chat_ids: list[int], options: DemoOptions,
@@ -93,7 +104,7 @@ def run_demo(options: DemoOptions, out: Callable[[str], None] = print) -> DemoRe
         # Measured where brains run: the stand-in logs itself; real CLIs are counted by
         # the requests they have open at the fake API.
         measured = api.peak_in_flight if api else peak_concurrency(standin_log)
-        return DemoResult(report, measured, pool["peak_running"], elapsed)
+        return DemoResult(report, measured, pool["peak_running"], elapsed, options.ack_p99_max)
 
 
 def _progress(core: BotApiCore, users: SimulatedUsers, service: Service, started: float,
@@ -124,11 +135,18 @@ def print_summary(result: DemoResult, out: Callable[[str], None] = print) -> Non
     out(f"  replies in order     {'yes' if r.in_order else 'NO'}")
     out(f"  👀 before answer     {r.acked_before_answer}/{r.answered}")
     out(f"  👀 latency           median {r.ack_median() * 1000:.1f} ms, "
-        f"max {r.ack_max() * 1000:.1f} ms")
+        f"p99 {r.ack_p99() * 1000:.1f} ms, max {r.ack_max() * 1000:.1f} ms "
+        f"(p99 bound {result.ack_p99_max:g} s)")
+    by_method = ", ".join(f"{method} {count / r.messages:.2f}" for method, count
+                          in sorted(r.calls.items(), key=lambda kv: -kv[1])) if r.messages else ""
+    out(f"  Telegram calls       {r.calls_per_message():.2f} per message ({by_method})")
     out(f"  peak brains at once  {result.peak_brains_measured} measured at the brain, "
         f"{result.peak_brains_pool} seen by the pool")
     out(f"  elapsed              {result.elapsed:.1f} s")
     for problem in r.problems[:10]:
         out(f"  problem: {problem}")
-    out("  result               " + ("OK: every message answered, in order" if r.ok
+    if result.ack_too_slow:
+        out(f"  problem: 👀 p99 {r.ack_p99():.2f} s is over the bound of "
+            f"{result.ack_p99_max:g} s (--ack-p99-max)")
+    out("  result               " + ("OK: every message answered, in order" if result.ok
                                      else "FAILED"))

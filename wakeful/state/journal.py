@@ -289,6 +289,15 @@ class Journal:
                 "SELECT update_id FROM answers WHERE chat_id = ? AND state = 'pending' "
                 "ORDER BY 1", (chat_id, chat_id))]
 
+    def still_owed(self, update_id: int) -> bool:
+        """The message still waits for its answer, or for the answer's delivery."""
+        with self._read() as db:
+            row = db.execute(
+                "SELECT EXISTS (SELECT 1 FROM messages WHERE update_id = ? AND done_at IS NULL)"
+                " OR EXISTS (SELECT 1 FROM answers WHERE update_id = ? AND state = 'pending')",
+                (update_id, update_id)).fetchone()
+            return bool(row[0])
+
     def has_open_work(self, chat_id: int) -> bool:
         with self._read() as db:
             row = db.execute(

@@ -1,0 +1,1 @@
+"""The way out: every call to Telegram, scheduled, formatted and delivered."""

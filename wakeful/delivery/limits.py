@@ -1,0 +1,143 @@
+"""Telegram's flood limits, as sliding windows the scheduler asks before each call.
+
+Telegram allows about 30 messages a second per bot, one a second per chat and 20 a
+minute per group (edits and drafts count like messages), and answers 429 with a
+`retry_after` beyond that. Asking *before* a call (instead of waiting inside it, the
+way PTB's AIORateLimiter does) lets the scheduler pick another call that may go now:
+a 👀 is never stuck behind a message that has to wait. Pure, clock passed in.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class LimitSettings:
+    """[delivery] limits; defaults are Telegram's documented ones."""
+
+    per_bot_per_second: int = 30
+    per_chat_per_second: int = 1
+    per_group_per_minute: int = 20
+
+
+class Window:
+    """At most `limit` events in any `period` seconds."""
+
+    __slots__ = ("_events", "limit", "period")
+
+    def __init__(self, limit: int, period: float) -> None:
+        self.limit = limit
+        self.period = period
+        self._events: deque[float] = deque()
+
+    def free_at(self, now: float) -> float:
+        """When the next event fits: `now` if it fits now."""
+        self._expire(now)
+        if len(self._events) < self.limit:
+            return now
+        return self._events[0] + self.period
+
+    def record(self, now: float) -> None:
+        self._expire(now)
+        self._events.append(now)
+
+    def settle(self, sent: float, now: float) -> None:
+        """The call recorded at `sent` is answered at `now`: count it from `now`.
+
+        Telegram stamps a call when it arrives, anywhere between the two; counted from
+        the answer, the next call can never look closer to it than it was.
+        """
+        for index in range(len(self._events) - 1, -1, -1):
+            if self._events[index] == sent:
+                del self._events[index]
+                # Every other event was sent, or answered, before now: order holds.
+                self._events.append(now)
+                return
+
+    def idle(self, now: float) -> bool:
+        self._expire(now)
+        return not self._events
+
+    def _expire(self, now: float) -> None:
+        while self._events and self._events[0] <= now - self.period:
+            self._events.popleft()
+
+
+def is_group(chat_id: int) -> bool:
+    # Telegram's private chats have positive ids (the user's); groups are negative.
+    return chat_id < 0
+
+
+class Limits:
+    """The windows and the 429 pauses, per bot and per chat."""
+
+    def __init__(self, settings: LimitSettings | None = None) -> None:
+        self.settings = settings or LimitSettings()
+        self._bot = Window(self.settings.per_bot_per_second, 1.0)
+        self._chats: dict[int, Window] = {}
+        self._groups: dict[int, Window] = {}
+        self._bot_paused_until = 0.0
+        self._chat_paused_until: dict[int, float] = {}
+        self.pauses = 0
+
+    def free_at(self, chat_id: int, counts: bool, now: float) -> float:
+        """When a call for `chat_id` may go (`counts`: it is a message, by Telegram's rules)."""
+        at = max(now, self._bot_paused_until, self._chat_paused_until.get(chat_id, 0.0))
+        if not counts:
+            return at
+        at = max(at, self._bot.free_at(now))
+        chat = self._chats.get(chat_id)
+        if chat is not None:
+            at = max(at, chat.free_at(now))
+        group = self._groups.get(chat_id)
+        if group is not None:
+            at = max(at, group.free_at(now))
+        return at
+
+    def record(self, chat_id: int, counts: bool, now: float) -> None:
+        if not counts:
+            return
+        self._bot.record(now)
+        self._window(self._chats, chat_id, self.settings.per_chat_per_second, 1.0).record(now)
+        if is_group(chat_id):
+            self._window(self._groups, chat_id, self.settings.per_group_per_minute,
+                         60.0).record(now)
+
+    def settle(self, chat_id: int, counts: bool, sent: float, now: float) -> None:
+        """A call recorded at `sent` was answered at `now` (see `Window.settle`)."""
+        if not counts:
+            return
+        self._bot.settle(sent, now)
+        for table in (self._chats, self._groups):
+            window = table.get(chat_id)
+            if window is not None:
+                window.settle(sent, now)
+
+    def pause(self, chat_id: int | None, until: float) -> None:
+        """Telegram said "retry after": nothing for this scope (None: the whole bot) until then."""
+        self.pauses += 1
+        if chat_id is None:
+            self._bot_paused_until = max(self._bot_paused_until, until)
+        else:
+            self._chat_paused_until[chat_id] = max(self._chat_paused_until.get(chat_id, 0.0),
+                                                   until)
+
+    def paused_until(self) -> float:
+        return self._bot_paused_until
+
+    def forget_idle(self, now: float) -> None:
+        """Windows of chats that sent nothing for a while cost nothing to keep... but add up."""
+        for table in (self._chats, self._groups):
+            for chat_id in [c for c, w in table.items() if w.idle(now)]:
+                del table[chat_id]
+        for chat_id in [c for c, t in self._chat_paused_until.items() if t <= now]:
+            del self._chat_paused_until[chat_id]
+
+    @staticmethod
+    def _window(table: dict[int, Window], chat_id: int, limit: int, period: float) -> Window:
+        window = table.get(chat_id)
+        if window is None:
+            window = table[chat_id] = Window(limit, period)
+        return window
