@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 
 from wakeful.actors import commands, status
+from wakeful.actors.brain_pool import worth_telling
 from wakeful.actors.commands import Command
 from wakeful.actors.status import Edit, Send, StatusBoard
 from wakeful.brain import command
@@ -281,6 +282,14 @@ def test_a_line_that_says_when_its_wait_ended_needs_no_closing_edit_unless_force
     board.close("v", status.PAUSED, force=True)
     assert board.next_call(22.0) == Edit("v", 72, status.PAUSED)
     assert status.started(125.4) == "▶️ Started after 2 min 5 s in line."
+
+
+def test_a_waiter_hears_a_new_place_when_it_means_something() -> None:
+    assert worth_telling(None, 150)
+    assert not worth_telling(150, 120), "30 places closer of 150: not worth an edit"
+    assert worth_telling(150, 75)
+    assert worth_telling(5, 3) and worth_telling(2, 1), "near the front, every step"
+    assert not worth_telling(3, 3) and not worth_telling(3, 4)
 
 
 def test_commands_are_recognised_with_or_without_the_bot_name() -> None:

@@ -69,6 +69,14 @@ RECENT_ATTEMPTS = 200
 POSITION_EVERY = 60.0
 
 
+def worth_telling(told: int | None, position: int) -> bool:
+    """A new place is a counted Telegram edit per waiter: say it when it means something
+    (the wait is at least halved, or the turn is close to the front), not at every step."""
+    if told is None:
+        return True
+    return position < told and (position <= told // 2 or position <= 3)
+
+
 @dataclass
 class _Attempt:
     turn: Turn
@@ -232,7 +240,7 @@ class BrainPool(SupervisedActor):
         """One pass over the line: each waiter whose place changed hears its new place."""
         self._positions_due = False
         for position, turn in enumerate(self._waiting, start=1):
-            if turn.told_position != position:
+            if worth_telling(turn.told_position, position):
                 self._tell_position(turn, position)
         if self._waiting and self._running:
             self._positions_due = True
