@@ -26,7 +26,14 @@ def _arguments(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="python -m benchmarks.storms", description=__doc__)
     parser.add_argument("--storm", choices=("A", "C", "all"), default="all",
                         help="A: 100 chats x 3 over 20 s; C: 200 chats x 3 at once")
-    parser.add_argument("--contender", choices=("working", "baseline", "all"), default="all")
+    from benchmarks.storms.contenders import ALTERNATIVES
+
+    parser.add_argument("--contender", action="append",
+                        choices=("working", "baseline", "alternatives", "all",
+                                 *ALTERNATIVES),
+                        help="repeat for several (default: working and baseline); "
+                             "alternatives: every script in benchmarks/alternatives/; "
+                             "all: every contender")
     parser.add_argument("--baseline-ref", default=DEFAULT_BASELINE_REF,
                         help="git ref of the baseline (default %(default)s)")
     parser.add_argument("--chats", type=int, help="chats per storm (default: the storm's)")
@@ -55,7 +62,14 @@ def _describe_tree(tree: Path) -> str:
 
 def main(argv: list[str] | None = None) -> int:
     from benchmarks.storms import report
-    from benchmarks.storms.contenders import REPO, Contender, git_worktree, wakeful_at
+    from benchmarks.storms.contenders import (
+        ALTERNATIVES,
+        REPO,
+        Contender,
+        alternative,
+        git_worktree,
+        wakeful_at,
+    )
     from benchmarks.storms.run import Result, run
     from benchmarks.storms.storms import STORMS, adjusted, floor
 
@@ -70,14 +84,19 @@ def main(argv: list[str] | None = None) -> int:
     with contextlib.ExitStack() as stack:
         contenders: list[Contender] = []
         trees: dict[str, str] = {}
-        if args.contender in ("working", "all"):
+        chosen = set(args.contender or ("working", "baseline"))
+        if chosen & {"working", "all"}:
             contenders.append(wakeful_at("working", REPO))
             trees["working"] = _describe_tree(REPO)
-        if args.contender in ("baseline", "all"):
+        if chosen & {"baseline", "all"}:
             tree = stack.enter_context(git_worktree(args.baseline_ref))
             name = f"baseline {args.baseline_ref}"
             contenders.append(wakeful_at(name, tree))
             trees[name] = _describe_tree(tree)
+        for name in ALTERNATIVES:
+            if chosen & {name, "alternatives", "all"}:
+                contenders.append(alternative(name))
+                trees[name] = f"benchmarks/alternatives/{ALTERNATIVES[name]}"
         for name, where in trees.items():
             print(f"  {name}: {where}")
         workdir = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="storms-")))
@@ -96,7 +115,7 @@ def main(argv: list[str] | None = None) -> int:
                 print(f"{'done' if result.failure is None else 'FAILED'} in "
                       f"{time.monotonic() - started:.0f} s", flush=True)
 
-    reference = "working" if args.contender in ("working", "all") else None
+    reference = "working" if chosen & {"working", "all"} else None
     for storm in storms:
         rows = results[storm.name]
         print(f"\n## {storm.describe()}\n")

@@ -2,7 +2,8 @@
 
 A contender writes whatever config it needs into a directory of its own and returns the
 command that starts it. The harness never looks inside: it measures at the server and in
-/proc. The one kind built so far is wakeful at a source tree.
+/proc. Two kinds: wakeful at a source tree, and an alternative (a standalone bot script
+in benchmarks/alternatives/, the way people build this without wakeful).
 """
 
 from __future__ import annotations
@@ -87,6 +88,47 @@ def wakeful_at(name: str, tree: Path) -> Contender:
         argv = (sys.executable, "-m", "wakeful", "--log-level", "WARNING", "run",
                 "--config", str(config))
         return Launch(argv, env, tree)
+
+    return Contender(name, prepare)
+
+
+ALTERNATIVES_DIR = REPO / "benchmarks" / "alternatives"
+# name -> script in ALTERNATIVES_DIR; each is what people write instead of wakeful.
+ALTERNATIVES: dict[str, str] = {
+    "one-loop": "one_loop.py",  # the seeds' "before": the brain called inside the loop
+    "one-queue": "one_queue.py",  # one worker queue for every chat (Kōan-style)
+    "proc-lock": "proc_lock.py",  # a child per update, a per-chat file lock, cap 4 (forge)
+    "ptb-concurrent": "ptb_concurrent.py",  # PTB Application, concurrent_updates=True
+    "ptb-per-chat": "ptb_per_chat.py",  # PTB with a per-chat, capped update processor
+}
+
+
+def alternative(name: str) -> Contender:
+    """A standalone bot script. Its whole contract is the environment it is started with:
+
+    ALT_BASE_URL    what PTB's Bot(base_url=...) takes (".../bot"); ALT_TOKEN the token
+    ALT_USER_IDS    comma-separated allowed user ids (private chats)
+    ALT_BRAIN       JSON argv of the brain: the prompt goes to its stdin, and it prints
+                    Claude Code's stream-json (`claude -p --output-format stream-json`);
+                    the answer is the "result" field of the line of type "result"
+    ALT_BRAIN_ENV   JSON object: the environment the brain runs with
+    ALT_CAP         brains at once (where the design has a cap at all)
+    """
+    script = ALTERNATIVES_DIR / ALTERNATIVES[name]
+
+    def prepare(directory: Path, setup: Setup) -> Launch:
+        brain = [sys.executable, "-m", "wakeful.brain.standin", "--delay", str(setup.brain_delay)]
+        env = {k: v for k, v in os.environ.items() if not k.startswith(("WAKEFUL_", "ALT_"))}
+        env.update({
+            "ALT_BASE_URL": setup.base_url,
+            "ALT_TOKEN": setup.token,
+            "ALT_USER_IDS": ",".join(str(u) for u in setup.user_ids),
+            "ALT_BRAIN": json.dumps(brain),
+            "ALT_BRAIN_ENV": json.dumps({"PYTHONPATH": str(REPO),
+                                         "WAKEFUL_STANDIN_LOG": str(setup.standin_log)}),
+            "ALT_CAP": str(setup.cap),
+        })
+        return Launch((sys.executable, str(script)), env, directory)
 
     return Contender(name, prepare)
 

@@ -93,5 +93,5 @@ def test_progress_gets_a_few_attempts_and_typing_one(policy: Policy) -> None:
     draft = SendDraft(1, 3, BOLD)
     assert policy.decide(draft, fail(FailureKind.TRANSIENT), 3) == GiveUp()
     assert policy.decide(Typing(1), fail(FailureKind.TRANSIENT), 1) == GiveUp()
-    refusal = SendText(1, Part("go away"), lane=Lane.ACK)
+    refusal = SendText(1, Part("go away"), lane=Lane.PROGRESS)
     assert policy.decide(refusal, fail(FailureKind.TRANSIENT), 3) == GiveUp()

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from wakeful.delivery.calls import EditText, React, SendText, Typing
+from wakeful.delivery.calls import EditText, Lane, React, SendText, Typing
 from wakeful.delivery.limits import Limits, LimitSettings
 from wakeful.delivery.render import Part
 from wakeful.delivery.schedule import Schedule, Ticket
@@ -116,6 +116,18 @@ def test_a_call_counts_from_its_answer_since_telegram_may_have_seen_it_late() ->
     s.done(first, now=T0 + 0.3)  # answered 0.3 s later: it reached Telegram in between
     assert s.next(T0 + 1.0) == T0 + 1.3, "a second after the answer, not after the send"
     assert isinstance(s.next(T0 + 1.3), Ticket)
+
+
+def test_a_flood_of_refusals_never_holds_back_an_answer_or_a_reaction() -> None:
+    s = Schedule(Limits(), max_in_flight=1000)
+    for stranger in range(5_000, 5_100):
+        s.submit(ticket(SendText(stranger, Part("not on the allowlist"), lane=Lane.PROGRESS)))
+    s.submit(ticket(React(1, 7)))
+    s.submit(ticket(send(1, "the owner's answer")))
+    first = drain(s)
+    assert [type(t.call).__name__ for t in first[:2]] == ["React", "SendText"]
+    assert first[1].chat_id == 1, "the owner's answer before any refusal"
+    assert len(first) == 31, "then refusals, within the bot's 30 a second"
 
 
 def test_reactions_are_not_messages_and_are_not_held_by_message_limits() -> None:

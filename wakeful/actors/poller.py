@@ -188,7 +188,10 @@ class Poller(SupervisedActor):
     def _refuse(self, chat_id: int, user_id: int | None) -> None:
         log.info("refused a message from user %s in chat %s (not on the allowlist)",
                  user_id, chat_id)
-        refusal = SendText(chat_id, render_plain(refusal_text(user_id))[0], lane=Lane.ACK)
+        # Below answers, not beside the 👀: a refusal is a counted message, and a flood of
+        # strangers must never use up the bot's 30 a second before the owners' answers.
+        refusal = SendText(chat_id, render_plain(refusal_text(user_id))[0],
+                           lane=Lane.PROGRESS)
         self.ctx.directory.tell(self._outbound, CallRequested(refusal))
 
     def _on_failure(self, failure: PollFailed) -> None:

@@ -18,9 +18,11 @@ ACK_EMOJI = "👀"
 class Lane(enum.IntEnum):
     """Priority classes, most urgent first."""
 
-    ACK = 1  # 👀 and refusals: "I heard you" (or "I won't answer you")
+    ACK = 1  # 👀: "I heard you"
     ANSWER = 2  # final answers and wakeful's own replies
-    PROGRESS = 3  # status messages and their edits, live drafts
+    # Status messages and their edits, live drafts; refusals of strangers (counted
+    # messages that must never crowd out an owner's answer).
+    PROGRESS = 3
     TYPING = 4  # "typing…", only worth sending while it is fresh
 
 
