@@ -88,6 +88,78 @@ def test_run_with_config_answers_a_message_and_exits_zero_on_sigterm(
     assert secret_part not in output
 
 
+def _descendants(pid: int) -> list[int]:
+    children: dict[int, list[int]] = {}
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                ppid = int((entry / "stat").read_text().rsplit(")", 1)[1].split()[1])
+            except (OSError, IndexError, ValueError):
+                continue
+            children.setdefault(ppid, []).append(int(entry.name))
+    found, todo = [], [pid]
+    while todo:
+        for child in children.get(todo.pop(), []):
+            found.append(child)
+            todo.append(child)
+    return found
+
+
+def test_no_process_the_service_starts_carries_the_bot_token(bot_api: BotApi,
+                                                             tmp_path: Path) -> None:
+    chat = 700_003
+    config = tmp_path / "wakeful.toml"
+    config.write_text(
+        f'[telegram]\nbase_url = "{bot_api.server.base_url}"\npoll_timeout = 2\n'
+        f"allowed_user_ids = [{chat}]\n\n"
+        f'[brain]\ncommand = ["{sys.executable}", "-m", "wakeful.brain.standin", '
+        f'"--delay", "4"]\n\n[journal]\npath = "{tmp_path / "journal.sqlite3"}"\n'
+    )
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "wakeful", "run", "--config", str(config)],
+        cwd=REPO, env=_env(WAKEFUL_TELEGRAM_TOKEN=bot_api.token),
+        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+    )
+    try:
+        bot_api.core.inject_text(chat, "think for a while", user_id=chat)
+        # Typing is sent once the brain runs: the fork server, the turn's helper and the
+        # brain itself are all alive now.
+        assert bot_api.core.wait_for(lambda c: any(
+            r.kind == "chat_action" for r in c.sent(chat)), timeout=60)
+        descendants = _descendants(proc.pid)
+        assert len(descendants) >= 2, descendants
+        for pid in descendants:
+            try:
+                environ = Path(f"/proc/{pid}/environ").read_bytes()
+            except OSError:
+                continue  # already gone
+            assert bot_api.token.encode() not in environ, f"pid {pid} carries the token"
+        bot_api.wait_replies(chat, 1, timeout=60)
+        proc.send_signal(signal.SIGTERM)
+        output, _ = proc.communicate(timeout=60)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.communicate()
+    assert proc.returncode == 0, output
+
+
+def test_version_and_a_misspelled_override_are_answered_clearly(tmp_path: Path) -> None:
+    done = subprocess.run([sys.executable, "-m", "wakeful", "--version"], cwd=REPO,
+                          env=_env(), capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0 and done.stdout.startswith("wakeful "), done
+    config = tmp_path / "ok.toml"
+    config.write_text("[brain]\nmax_concurrent = 2\n")
+    done = subprocess.run(
+        [sys.executable, "-m", "wakeful", "run", "--config", str(config)], cwd=REPO,
+        env=_env(WAKEFUL_TELEGRAM_TOKEN="123:abc", WAKEFUL_BRAIN_MAX_CONCURENT="2"),
+        capture_output=True, text=True, timeout=60)
+    assert done.returncode == 2
+    assert done.stderr.strip() == ("wakeful: config error: unknown environment variable "
+                                   "WAKEFUL_BRAIN_MAX_CONCURENT; did you mean "
+                                   "WAKEFUL_BRAIN_MAX_CONCURRENT?")
+
+
 def test_bad_config_gives_one_clear_line_not_a_traceback(tmp_path: Path) -> None:
     config = tmp_path / "bad.toml"
     config.write_text("[brain]\nmax_concurrent = 0\n")

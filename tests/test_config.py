@@ -93,6 +93,19 @@ def test_each_mistake_is_named_in_one_line(tmp_path: Path, text: str, message: s
     assert "\n" not in str(info.value)
 
 
+def test_unknown_wakeful_variables_are_errors_naming_the_closest_key() -> None:
+    with pytest.raises(ConfigError, match="did you mean WAKEFUL_BRAIN_MAX_CONCURRENT"):
+        load(None, environ={"WAKEFUL_BRAIN_MAX_CONCURENT": "2"})
+    with pytest.raises(ConfigError, match=r"unknown environment variable WAKEFUL_XYZZY$"):
+        load(None, environ={"WAKEFUL_XYZZY": "1"})
+    # The token's variable (whatever it is called), the stand-in's and the CLI finder's
+    # are not config keys, and not errors.
+    config = load(None, environ={"WAKEFUL_TELEGRAM_TOKEN_ENV": "WAKEFUL_BOT_TOKEN",
+                                 "WAKEFUL_BOT_TOKEN": "1:x", "WAKEFUL_STANDIN_LOG": "/tmp/x",
+                                 "WAKEFUL_CLAUDE_BIN": "/usr/bin/claude"})
+    assert config.require_token().reveal() == "1:x"
+
+
 def test_missing_file_and_bad_env_values_are_config_errors(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match="config file not found"):
         load(tmp_path / "missing.toml", environ={})

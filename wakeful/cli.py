@@ -22,6 +22,7 @@ log = logging.getLogger("wakeful")
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="wakeful", description=__doc__)
     parser.add_argument("--log-level", default="INFO")
+    parser.add_argument("--version", action="version", version=f"wakeful {_version()}")
     sub = parser.add_subparsers(dest="command", required=True)
 
     run = sub.add_parser("run", help="serve Telegram until SIGTERM/SIGINT")
@@ -46,6 +47,29 @@ def main(argv: list[str] | None = None) -> int:
     return _demo(args)
 
 
+def _version() -> str:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("wakeful")
+    except PackageNotFoundError:
+        return "(not installed)"
+
+
+def _hide_token(token_env: str) -> None:
+    """Nothing started from here on inherits the token (the fork server, every turn's
+    process), and /proc/<pid>/environ, which still holds it from exec, becomes readable
+    by root only: a brain running as the same user cannot read it from its parent."""
+    os.environ.pop(token_env, None)
+    if sys.platform == "linux":
+        import ctypes
+
+        pr_set_dumpable = 4
+        libc = ctypes.CDLL(None, use_errno=True)
+        if libc.prctl(pr_set_dumpable, 0, 0, 0, 0) != 0:
+            log.warning("could not make the process non-dumpable: errno %d", ctypes.get_errno())
+
+
 def _run(args: argparse.Namespace) -> int:
     from wakeful import logs
     from wakeful.config import ConfigError, load
@@ -59,6 +83,7 @@ def _run(args: argparse.Namespace) -> int:
         print(f"wakeful: config error: {exc}", file=sys.stderr)
         return 2
     logs.configure(args.log_level, [token])
+    _hide_token(config.telegram.token_env)
     try:
         service = Service(config)
     except JournalError as exc:

@@ -7,6 +7,7 @@ backups and into `ps`); it comes from an environment variable or a file.
 
 from __future__ import annotations
 
+import difflib
 import os
 import shlex
 import sys
@@ -178,8 +179,28 @@ def load(path: str | os.PathLike[str] | None, environ: Mapping[str, str] | None 
         sections[name] = _build_section(name, section_type, table, env)
     if raw:
         raise ConfigError(f"unknown section or key: {sorted(raw)[0]!r}")
+    _check_variables(env, sections["telegram"].token_env)
     config = Config(**sections)
     return replace(config, token=_resolve_token(config.telegram, env))
+
+
+# WAKEFUL_ variables that are not [section] keys: read by the stand-in brain and by the
+# demo's search for the Claude Code CLI.
+_OTHER_VARIABLES = frozenset({"WAKEFUL_CLAUDE_BIN"})
+_OTHER_PREFIXES = ("WAKEFUL_STANDIN_",)
+
+
+def _check_variables(env: Mapping[str, str], token_env: str) -> None:
+    """A misspelled override must not be silently ignored: it is what the user meant."""
+    known = sorted(f"WAKEFUL_{name.upper()}_{f.name.upper()}"
+                   for name, section_type in _SECTIONS.items() for f in fields(section_type))
+    for key in sorted(env):
+        if (not key.startswith("WAKEFUL_") or key in known or key == token_env
+                or key in _OTHER_VARIABLES or key.startswith(_OTHER_PREFIXES)):
+            continue
+        close = difflib.get_close_matches(key, known, n=1, cutoff=0.6)
+        hint = f"; did you mean {close[0]}?" if close else ""
+        raise ConfigError(f"unknown environment variable {key}{hint}")
 
 
 def _read_toml(path: Path) -> dict[str, Any]:
