@@ -22,6 +22,23 @@ def _env(**extra: str) -> dict[str, str]:
     return env
 
 
+def _start_run(bot_api: BotApi, tmp_path: Path, chat: int,
+               brain_delay: float) -> subprocess.Popen[str]:
+    """`wakeful run` for one chat against the local server, the token in its environment."""
+    config = tmp_path / "wakeful.toml"
+    config.write_text(
+        f'[telegram]\nbase_url = "{bot_api.server.base_url}"\npoll_timeout = 2\n'
+        f"allowed_user_ids = [{chat}]\n\n"
+        f'[brain]\ncommand = ["{sys.executable}", "-m", "wakeful.brain.standin", '
+        f'"--delay", "{brain_delay}"]\n\n[journal]\npath = "{tmp_path / "journal.sqlite3"}"\n'
+    )
+    return subprocess.Popen(
+        [sys.executable, "-m", "wakeful", "run", "--config", str(config)],
+        cwd=REPO, env=_env(WAKEFUL_TELEGRAM_TOKEN=bot_api.token),
+        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+    )
+
+
 def test_demo_runs_on_a_fresh_machine_and_exits_zero_with_a_summary() -> None:
     done = subprocess.run(
         [sys.executable, "-m", "wakeful", "demo"], cwd=REPO, env=_env(),
@@ -55,18 +72,7 @@ def test_run_with_config_answers_a_message_and_exits_zero_on_sigterm(
     bot_api: BotApi, tmp_path: Path
 ) -> None:
     chat = 700_001
-    config = tmp_path / "wakeful.toml"
-    config.write_text(
-        f'[telegram]\nbase_url = "{bot_api.server.base_url}"\npoll_timeout = 2\n'
-        f"allowed_user_ids = [{chat}]\n\n"
-        f'[brain]\ncommand = ["{sys.executable}", "-m", "wakeful.brain.standin", '
-        f'"--delay", "0.1"]\n\n[journal]\npath = "{tmp_path / "journal.sqlite3"}"\n'
-    )
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "wakeful", "run", "--config", str(config)],
-        cwd=REPO, env=_env(WAKEFUL_TELEGRAM_TOKEN=bot_api.token),
-        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-    )
+    proc = _start_run(bot_api, tmp_path, chat, brain_delay=0.1)
     try:
         # The token reaches the process through its environment only, never argv.
         cmdline = Path(f"/proc/{proc.pid}/cmdline").read_bytes()
@@ -108,18 +114,7 @@ def _descendants(pid: int) -> list[int]:
 def test_no_process_the_service_starts_carries_the_bot_token(bot_api: BotApi,
                                                              tmp_path: Path) -> None:
     chat = 700_003
-    config = tmp_path / "wakeful.toml"
-    config.write_text(
-        f'[telegram]\nbase_url = "{bot_api.server.base_url}"\npoll_timeout = 2\n'
-        f"allowed_user_ids = [{chat}]\n\n"
-        f'[brain]\ncommand = ["{sys.executable}", "-m", "wakeful.brain.standin", '
-        f'"--delay", "4"]\n\n[journal]\npath = "{tmp_path / "journal.sqlite3"}"\n'
-    )
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "wakeful", "run", "--config", str(config)],
-        cwd=REPO, env=_env(WAKEFUL_TELEGRAM_TOKEN=bot_api.token),
-        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-    )
+    proc = _start_run(bot_api, tmp_path, chat, brain_delay=4.0)
     try:
         bot_api.core.inject_text(chat, "think for a while", user_id=chat)
         # Typing is sent once the brain runs: the fork server, the turn's helper and the

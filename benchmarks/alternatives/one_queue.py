@@ -18,43 +18,32 @@ from __future__ import annotations
 
 import asyncio
 import functools
-import json
-import os
 import queue
 import signal
 import subprocess
 import sys
 import threading
 from collections.abc import Awaitable, Callable
-from datetime import timedelta
-from typing import Any, NoReturn, TypeVar
+from typing import Any
 
+from common import (
+    BASE_URL,
+    BRAIN,
+    BRAIN_ENV,
+    TOKEN,
+    Incoming,
+    allowed_messages,
+    answer_of,
+    api,
+    exit_on_sigterm,
+    mark_seen,
+)
 from telegram import Bot, ReplyParameters
 from telegram.constants import ChatAction
-from telegram.error import NetworkError, RetryAfter, TelegramError
+from telegram.error import TelegramError
 
-T = TypeVar("T")
-
-TOKEN = os.environ["ALT_TOKEN"]
-BASE_URL = os.environ["ALT_BASE_URL"]
-ALLOWED = {int(u) for u in os.environ["ALT_USER_IDS"].split(",") if u}
-BRAIN: list[str] = json.loads(os.environ["ALT_BRAIN"])
-BRAIN_ENV: dict[str, str] = {"PATH": os.environ.get("PATH", ""),
-                             **json.loads(os.environ["ALT_BRAIN_ENV"])}
-
-inbox: queue.Queue[tuple[int, int, str]] = queue.Queue()  # (chat id, message id, text)
+inbox: queue.Queue[Incoming] = queue.Queue()
 running: set[subprocess.Popen[str]] = set()  # the brain at work, to kill on SIGTERM
-
-
-async def api(call: Callable[..., Awaitable[T]], *args: Any, **kwargs: Any) -> T:
-    """The call, retried after the wait a 429 asks for (three times at most)."""
-    for _ in range(3):
-        try:
-            return await call(*args, **kwargs)
-        except RetryAfter as e:
-            wait = e.retry_after
-            await asyncio.sleep(wait.total_seconds() if isinstance(wait, timedelta) else wait)
-    return await call(*args, **kwargs)
 
 
 def ask_brain(prompt: str, still_working: Callable[[], None]) -> str:
@@ -73,14 +62,7 @@ def ask_brain(prompt: str, still_working: Callable[[], None]) -> str:
                 stdin = None  # already handed over; communicate() carries on
     finally:
         running.discard(brain)
-    for line in out.splitlines():
-        try:
-            event = json.loads(line)
-        except ValueError:
-            continue
-        if isinstance(event, dict) and event.get("type") == "result":
-            return str(event.get("result") or "(empty answer)")
-    return f"(the brain failed with exit code {brain.returncode})"
+    return answer_of(out, brain.returncode)
 
 
 def worker(bot: Bot, loop: asyncio.AbstractEventLoop) -> None:
@@ -101,39 +83,16 @@ def worker(bot: Bot, loop: asyncio.AbstractEventLoop) -> None:
 
 
 async def main() -> None:
-    offset = 0
     async with Bot(TOKEN, base_url=BASE_URL) as bot:
         loop = asyncio.get_running_loop()
         threading.Thread(target=worker, args=(bot, loop), name="worker", daemon=True).start()
-        while True:
-            try:
-                updates = await bot.get_updates(offset=offset, timeout=10,
-                                                allowed_updates=["message"])
-            except NetworkError as e:
-                print(f"getUpdates failed: {e}", file=sys.stderr)
-                await asyncio.sleep(1)
-                continue
-            for update in updates:
-                offset = update.update_id + 1
-                message = update.message
-                if message is None or not message.text or message.from_user is None:
-                    continue
-                if message.from_user.id not in ALLOWED:
-                    continue
-                try:
-                    await api(bot.set_message_reaction, message.chat_id, message.message_id,
-                              "👀")
-                except TelegramError as e:
-                    print(f"chat {message.chat_id}: {e}", file=sys.stderr)
-                inbox.put((message.chat_id, message.message_id, message.text))
-
-
-def on_sigterm(_signum: int, _frame: object) -> NoReturn:
-    raise SystemExit(0)
+        async for message in allowed_messages(bot):  # the poll loop never waits for a brain
+            await mark_seen(bot, message)
+            inbox.put(message)
 
 
 if __name__ == "__main__":
-    signal.signal(signal.SIGTERM, on_sigterm)
+    signal.signal(signal.SIGTERM, exit_on_sigterm)
     try:
         asyncio.run(main())
     finally:

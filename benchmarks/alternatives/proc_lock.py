@@ -22,53 +22,39 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import fcntl
-import json
 import multiprocessing
 import os
 import shutil
 import signal
 import sys
 import tempfile
-from collections.abc import Awaitable, Callable
-from datetime import timedelta
 from multiprocessing.process import BaseProcess
 from pathlib import Path
-from typing import Any, NoReturn, TypeVar
+from typing import NoReturn
 
+from common import (
+    BASE_URL,
+    TOKEN,
+    allowed_messages,
+    answer_of,
+    api,
+    exit_on_sigterm,
+    mark_seen,
+    start_brain,
+)
 from telegram import Bot, ReplyParameters
 from telegram.constants import ChatAction
-from telegram.error import NetworkError, RetryAfter, TelegramError
-
-T = TypeVar("T")
+from telegram.error import TelegramError
 
 MAX_CONCURRENT_BRAINS = 4
-TOKEN = os.environ["ALT_TOKEN"]
-BASE_URL = os.environ["ALT_BASE_URL"]
-ALLOWED = {int(u) for u in os.environ["ALT_USER_IDS"].split(",") if u}
-BRAIN: list[str] = json.loads(os.environ["ALT_BRAIN"])
-BRAIN_ENV: dict[str, str] = {"PATH": os.environ.get("PATH", ""),
-                             **json.loads(os.environ["ALT_BRAIN_ENV"])}
 
 brain_pid: int | None = None  # in a child: its running brain, to kill on SIGTERM
-
-
-async def api(call: Callable[..., Awaitable[T]], *args: Any, **kwargs: Any) -> T:
-    """The call, retried after the wait a 429 asks for (three times at most)."""
-    for _ in range(3):
-        try:
-            return await call(*args, **kwargs)
-        except RetryAfter as e:
-            wait = e.retry_after
-            await asyncio.sleep(wait.total_seconds() if isinstance(wait, timedelta) else wait)
-    return await call(*args, **kwargs)
 
 
 async def ask_brain(bot: Bot, chat_id: int, prompt: str) -> str:
     """Runs the brain, "typing" every 4 s meanwhile, and returns its "result"."""
     global brain_pid
-    brain = await asyncio.create_subprocess_exec(
-        *BRAIN, stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.DEVNULL, env=BRAIN_ENV)
+    brain = await start_brain()
     brain_pid = brain.pid
     talk = asyncio.ensure_future(brain.communicate(prompt.encode()))
     while not talk.done():
@@ -76,14 +62,7 @@ async def ask_brain(bot: Bot, chat_id: int, prompt: str) -> str:
         await asyncio.wait({talk}, timeout=4)
     out, _ = talk.result()
     brain_pid = None
-    for line in out.decode(errors="replace").splitlines():
-        try:
-            event = json.loads(line)
-        except ValueError:
-            continue
-        if isinstance(event, dict) and event.get("type") == "result":
-            return str(event.get("result") or "(empty answer)")
-    return f"(the brain failed with exit code {brain.returncode})"
+    return answer_of(out.decode(errors="replace"), brain.returncode)
 
 
 async def turn(chat_id: int, message_id: int, text: str, lock_path: Path) -> None:
@@ -116,45 +95,22 @@ def handle_in_child(chat_id: int, message_id: int, text: str, lock_dir: str) -> 
 async def main(lock_dir: str) -> None:
     fork = multiprocessing.get_context("fork")  # inherits what is imported: a quick start
     active: list[BaseProcess] = []
-    offset = 0
     async with Bot(TOKEN, base_url=BASE_URL) as bot:
-        while True:
+        async for message in allowed_messages(bot):
+            await mark_seen(bot, message)
             active = [child for child in active if child.is_alive()]  # reaps the done ones
-            try:
-                updates = await bot.get_updates(offset=offset, timeout=10,
-                                                allowed_updates=["message"])
-            except NetworkError as e:
-                print(f"getUpdates failed: {e}", file=sys.stderr)
-                await asyncio.sleep(1)
-                continue
-            for update in updates:
-                offset = update.update_id + 1
-                message = update.message
-                if message is None or not message.text or message.from_user is None:
-                    continue
-                if message.from_user.id not in ALLOWED:
-                    continue
-                try:
-                    await api(bot.set_message_reaction, message.chat_id, message.message_id,
-                              "👀")
-                except TelegramError as e:
-                    print(f"chat {message.chat_id}: {e}", file=sys.stderr)
-                while len(active) >= MAX_CONCURRENT_BRAINS:  # the cap: wait for a slot
-                    await asyncio.sleep(0.05)
-                    active = [child for child in active if child.is_alive()]
-                child = fork.Process(target=handle_in_child, daemon=True, args=(
-                    message.chat_id, message.message_id, message.text, lock_dir))
-                child.start()
-                active.append(child)
-
-
-def on_sigterm(_signum: int, _frame: object) -> NoReturn:
-    # On the way out, multiprocessing terminates the daemon children; each kills its brain.
-    raise SystemExit(0)
+            while len(active) >= MAX_CONCURRENT_BRAINS:  # the cap: wait for a slot
+                await asyncio.sleep(0.05)
+                active = [child for child in active if child.is_alive()]
+            child = fork.Process(target=handle_in_child, daemon=True, args=(
+                message.chat_id, message.message_id, message.text, lock_dir))
+            child.start()
+            active.append(child)
 
 
 if __name__ == "__main__":
-    signal.signal(signal.SIGTERM, on_sigterm)
+    # On the way out, multiprocessing terminates the daemon children; each kills its brain.
+    signal.signal(signal.SIGTERM, exit_on_sigterm)
     locks = tempfile.mkdtemp(prefix="proc-lock-")
     try:
         asyncio.run(main(locks))

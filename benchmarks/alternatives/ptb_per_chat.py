@@ -30,19 +30,14 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 import logging
-import os
-import signal
 from collections.abc import Awaitable
-from datetime import timedelta
 from typing import Any
 
-from telegram import Chat, Message, Update
-from telegram.constants import ChatAction
-from telegram.error import RetryAfter, TelegramError
+from common import BASE_URL, TOKEN, USER_IDS, brain_turn, cap, stop_on_signals
+from telegram import Update
+from telegram.error import TelegramError
 from telegram.ext import (
-    Application,
     ApplicationBuilder,
     BaseUpdateProcessor,
     ContextTypes,
@@ -50,18 +45,9 @@ from telegram.ext import (
     filters,
 )
 
-USER_IDS = [int(u) for u in os.environ["ALT_USER_IDS"].split(",") if u.strip()]
-BRAIN: list[str] = json.loads(os.environ["ALT_BRAIN"])
-BRAIN_ENV: dict[str, str] = {"PATH": os.environ.get("PATH", os.defpath),
-                             **json.loads(os.environ["ALT_BRAIN_ENV"])}
-BRAIN_SLOTS = asyncio.Semaphore(int(os.environ["ALT_CAP"]))
+BRAIN_SLOTS = asyncio.Semaphore(cap())
 MAX_PENDING = 10_000  # updates in do_process_update at once: a guard, not the cap
-TYPING_EVERY = 4.0  # Telegram shows "typing" for about 5 s
-REPLY_ATTEMPTS = 5
 ALLOWED_TEXT = filters.TEXT & ~filters.COMMAND & filters.User(user_id=USER_IDS)
-
-RUNNING: set[asyncio.subprocess.Process] = set()  # brains to kill on shutdown
-STOPPING = asyncio.Event()
 
 
 class PerChatProcessor(BaseUpdateProcessor):
@@ -102,82 +88,18 @@ async def acknowledge(update: Update) -> None:
             await update.effective_message.set_reaction("👀")
 
 
-async def ask_brain(prompt: str) -> str | None:
-    """The brain's answer: the "result" of its stream-json "result" line (None: none)."""
-    proc = await asyncio.create_subprocess_exec(
-        *BRAIN, stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.DEVNULL, env=BRAIN_ENV)
-    RUNNING.add(proc)
-    if STOPPING.is_set():  # the signal came while it was starting
-        proc.kill()
-    try:
-        out, _ = await proc.communicate(prompt.encode())
-    finally:
-        RUNNING.discard(proc)
-    for line in out.decode(errors="replace").splitlines():
-        with contextlib.suppress(ValueError):
-            event = json.loads(line)
-            if isinstance(event, dict) and event.get("type") == "result":
-                return str(event.get("result") or "")
-    return None
-
-
-async def keep_typing(chat: Chat) -> None:
-    while True:
-        with contextlib.suppress(TelegramError):
-            await chat.send_action(ChatAction.TYPING)
-        await asyncio.sleep(TYPING_EVERY)
-
-
-async def reply(message: Message, text: str) -> None:
-    """Reply to `message` (quoting it, private chat or not); on 429 wait and try again."""
-    for _ in range(REPLY_ATTEMPTS):
-        try:
-            await message.reply_text(text, do_quote=True)
-            return
-        except RetryAfter as exc:
-            wait = exc.retry_after
-            await asyncio.sleep(wait.total_seconds() if isinstance(wait, timedelta) else wait)
-
-
 async def on_text(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     """Runs holding its chat's lock; the 👀 is already there."""
     message = update.effective_message
     if message is None or not message.text:
         return
-    async with BRAIN_SLOTS:
-        if STOPPING.is_set():
-            return
-        typing = asyncio.create_task(keep_typing(message.chat))
-        try:
-            answer = await ask_brain(message.text)
-        finally:
-            typing.cancel()
-    if STOPPING.is_set():
-        return
-    await reply(message, answer or "(the brain gave no answer)")
-
-
-def on_stop_signal(app: Application) -> None:
-    """Kill the brains now: Application.stop() waits for every handler to finish."""
-    STOPPING.set()
-    for proc in list(RUNNING):
-        with contextlib.suppress(ProcessLookupError):
-            proc.kill()
-    app.stop_running()
-
-
-async def post_init(app: Application) -> None:
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        loop.add_signal_handler(sig, on_stop_signal, app)
+    await brain_turn(message, message.text, BRAIN_SLOTS)
 
 
 def main() -> None:
     logging.basicConfig(level=logging.WARNING)
-    app = (ApplicationBuilder().base_url(os.environ["ALT_BASE_URL"])
-           .token(os.environ["ALT_TOKEN"]).concurrent_updates(PerChatProcessor())
-           .post_init(post_init).build())
+    app = (ApplicationBuilder().base_url(BASE_URL).token(TOKEN)
+           .concurrent_updates(PerChatProcessor()).post_init(stop_on_signals).build())
     app.add_handler(MessageHandler(ALLOWED_TEXT, on_text))
     # Our own signal handler (post_init) instead of PTB's stop_signals, which would wait
     # for every running and queued brain before exiting.

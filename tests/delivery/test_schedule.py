@@ -130,6 +130,22 @@ def test_a_flood_of_refusals_never_holds_back_an_answer_or_a_reaction() -> None:
     assert len(first) == 31, "then refusals, within the bot's 30 a second"
 
 
+def test_a_chat_has_one_counted_call_out_at_a_time_whatever_its_lane() -> None:
+    s = Schedule(Limits(), max_in_flight=1000)
+    s.submit(ticket(send(1, "answer")))
+    s.submit(ticket(EditText(1, 5, Part("status"))))
+    answer = s.next(T0)
+    assert isinstance(answer, Ticket) and isinstance(answer.call, SendText)
+    s.submit(ticket(React(1, 7), at=T0 + 5.0))
+    react = s.next(T0 + 5.0)
+    assert isinstance(react, Ticket) and isinstance(react.call, React), "not counted: goes"
+    # The answer is slow to come back: Telegram may only now be seeing it.
+    assert s.next(T0 + 5.0) is None, "the edit waits for the answer's answer"
+    s.done(answer, now=T0 + 6.0)
+    assert s.next(T0 + 6.5) == T0 + 7.0
+    assert isinstance(s.next(T0 + 7.0), Ticket)
+
+
 def test_reactions_are_not_messages_and_are_not_held_by_message_limits() -> None:
     s = Schedule(Limits(), max_in_flight=1000)
     for chat in range(100, 160):

@@ -159,6 +159,24 @@ def typing_only_while_running(core: BotApiCore, chats: list[int],
     return problems
 
 
+def peak_brains(log: Path) -> int:
+    """Most stand-in brains alive at once, from their own start/end log. A brain killed
+    for hanging logs no end and is left out: the pool's own peak covers it."""
+    events: list[tuple[float, int]] = []
+    open_at: dict[str, float] = {}
+    for line in log.read_text().splitlines():
+        kind, at, pid = line.split()
+        if kind == "start":
+            open_at[pid] = float(at)
+        elif pid in open_at:
+            events += [(open_at.pop(pid), 1), (float(at), -1)]
+    running = peak = 0
+    for _, delta in sorted(events):  # an end sorts before a start at the same instant
+        running += delta
+        peak = max(peak, running)
+    return peak
+
+
 def in_flight_at_kill(journal: Path) -> set[tuple[int, int]]:
     """(chat_id, message_id) of turns running or answers being sent when the service died:
     the only messages a kill -9 may answer twice."""

@@ -9,6 +9,7 @@ a 👀 is never stuck behind a message that has to wait. Pure, clock passed in.
 
 from __future__ import annotations
 
+import math
 from collections import deque
 from dataclasses import dataclass
 
@@ -80,6 +81,9 @@ class Limits:
         self._groups: dict[int, Window] = {}
         self._bot_paused_until = 0.0
         self._chat_paused_until: dict[int, float] = {}
+        # Chats with a counted call out: the next waits for its answer, since Telegram
+        # may see a slow call late, right next to the one sent after it.
+        self._out: set[int] = set()
         self.pauses = 0
 
     def free_at(self, chat_id: int, counts: bool, now: float) -> float:
@@ -87,6 +91,8 @@ class Limits:
         at = max(now, self._bot_paused_until, self._chat_paused_until.get(chat_id, 0.0))
         if not counts:
             return at
+        if chat_id in self._out:
+            return math.inf  # until that call's answer comes back
         at = max(at, self._bot.free_at(now))
         chat = self._chats.get(chat_id)
         if chat is not None:
@@ -99,15 +105,20 @@ class Limits:
     def record(self, chat_id: int, counts: bool, now: float) -> None:
         if not counts:
             return
+        self._out.add(chat_id)
         self._bot.record(now)
         self._window(self._chats, chat_id, self.settings.per_chat_per_second, 1.0).record(now)
         if is_group(chat_id):
             self._window(self._groups, chat_id, self.settings.per_group_per_minute,
                          60.0).record(now)
 
-    def settle(self, chat_id: int, counts: bool, sent: float, now: float) -> None:
-        """A call recorded at `sent` was answered at `now` (see `Window.settle`)."""
+    def settle(self, chat_id: int, counts: bool, sent: float, now: float | None) -> None:
+        """A call recorded at `sent` was answered at `now` (see `Window.settle`; None:
+        it is over, when is not known)."""
         if not counts:
+            return
+        self._out.discard(chat_id)
+        if now is None:
             return
         self._bot.settle(sent, now)
         for table in (self._chats, self._groups):

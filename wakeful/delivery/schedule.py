@@ -19,6 +19,7 @@ report each ticket back as done or requeued.
 from __future__ import annotations
 
 import itertools
+import math
 from collections import deque
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -205,6 +206,8 @@ class Schedule:
                 self._dropped.append(ticket)
                 continue
             at = max(ticket.not_before, self.limits.free_at(chat_id, ticket.call.counts, now))
+            if at == math.inf:
+                continue  # the chat's call in flight frees it when it comes back
             if at > now:
                 wake = at if wake is None else min(wake, at)
                 continue
@@ -226,5 +229,4 @@ class Schedule:
     def _release(self, ticket: Ticket, now: float | None) -> None:
         if self._in_flight.pop(ticket.id, None) is not None:
             self._busy.discard((ticket.lane, ticket.chat_id))
-            if now is not None:
-                self.limits.settle(ticket.chat_id, ticket.call.counts, ticket.sent_at, now)
+            self.limits.settle(ticket.chat_id, ticket.call.counts, ticket.sent_at, now)
