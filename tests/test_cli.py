@@ -80,18 +80,28 @@ def test_run_with_config_answers_a_message_and_exits_zero_on_sigterm(
         bot_api.core.inject_text(chat, "hello from the outside", user_id=chat)
         (reply,) = bot_api.wait_replies(chat, 1, timeout=60)
         assert reply.text == "echo: hello from the outside"
-        proc.send_signal(signal.SIGTERM)
-        output, _ = proc.communicate(timeout=60)
+        output = _stop(proc)
     finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.communicate()
+        _reap(proc)
     assert proc.returncode == 0, output
     assert "stopped" in output
     assert "Traceback" not in output, "a clean stop logs no errors"
     assert bot_api.token not in output
     secret_part = bot_api.token.split(":", 1)[1]
     assert secret_part not in output
+
+
+def _stop(proc: subprocess.Popen[str]) -> str:
+    """SIGTERM, as a service manager stops it; returns all it printed."""
+    proc.send_signal(signal.SIGTERM)
+    return proc.communicate(timeout=60)[0]
+
+
+def _reap(proc: subprocess.Popen[str]) -> None:
+    """Whatever the test did, no `wakeful run` outlives it."""
+    if proc.poll() is None:
+        proc.kill()
+        proc.communicate()
 
 
 def _descendants(pid: int) -> list[int]:
@@ -130,12 +140,9 @@ def test_no_process_the_service_starts_carries_the_bot_token(bot_api: BotApi,
                 continue  # already gone
             assert bot_api.token.encode() not in environ, f"pid {pid} carries the token"
         bot_api.wait_replies(chat, 1, timeout=60)
-        proc.send_signal(signal.SIGTERM)
-        output, _ = proc.communicate(timeout=60)
+        output = _stop(proc)
     finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.communicate()
+        _reap(proc)
     assert proc.returncode == 0, output
 
 
