@@ -1,4 +1,4 @@
-"""Command line: `wakeful run`, `wakeful demo`.
+"""Command line: `wakeful run`, `check`, `state`, `demo`.
 
 Imports of wakeful's own parts happen inside the commands, not here: multiprocessing
 imports the launching script in every child it starts from its fork server (the
@@ -28,6 +28,19 @@ def main(argv: list[str] | None = None) -> int:
     run = sub.add_parser("run", help="serve Telegram until SIGTERM/SIGINT")
     run.add_argument("--config", required=True, help="path to the TOML config")
 
+    check = sub.add_parser("check", help="what `run` checks before it starts, and nothing else")
+    check.add_argument("--config", required=True, help="path to the TOML config")
+
+    state = sub.add_parser("state", help="the live tree of a running instance")
+    where = state.add_mutually_exclusive_group()
+    where.add_argument("--config", help="the running instance's config (finds its socket)")
+    where.add_argument("--socket", help="the control socket's path")
+    state.add_argument("--json", action="store_true", help="one JSON document, for machines")
+    state.add_argument("--watch", type=float, nargs="?", const=2.0, default=None,
+                       metavar="SECONDS", help="refresh every SECONDS (default 2) until Ctrl-C")
+    state.add_argument("--no-previews", action="store_true",
+                       help="show no message text at all")
+
     demo = sub.add_parser("demo", help="the real service against a local server and fake users")
     demo.add_argument("--chats", type=int, default=20)
     demo.add_argument("--messages", type=int, default=3)
@@ -44,6 +57,14 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if args.command == "run":
         return _run(args)
+    if args.command == "check":
+        from wakeful.ops.check import check_command
+
+        return check_command(args)
+    if args.command == "state":
+        from wakeful.control.client import state_command
+
+        return state_command(args)
     return _demo(args)
 
 
@@ -73,6 +94,10 @@ def _hide_token(token_env: str) -> None:
 def _run(args: argparse.Namespace) -> int:
     from wakeful import logs
     from wakeful.config import ConfigError, load
+    from wakeful.control.server import ControlServer
+    from wakeful.ops.check import preflight
+    from wakeful.ops.metrics import MetricsServer
+    from wakeful.ops.systemd import Notifier
     from wakeful.service import Service
     from wakeful.state.journal import JournalError
 
@@ -82,8 +107,14 @@ def _run(args: argparse.Namespace) -> int:
     except ConfigError as exc:
         print(f"wakeful: config error: {exc}", file=sys.stderr)
         return 2
-    logs.configure(args.log_level, [token])
+    logs.configure(args.log_level, [token], json_lines=config.service.log_format == "json")
+    problems = preflight(config)
+    if problems:
+        for problem in problems:
+            print(f"wakeful: {problem}", file=sys.stderr)
+        return 2
     _hide_token(config.telegram.token_env)
+    notifier = Notifier.from_environment()
     try:
         service = Service(config)
     except JournalError as exc:
@@ -100,9 +131,15 @@ def _run(args: argparse.Namespace) -> int:
         log.critical("cannot start: %s", exc)
         service.stop(grace=0)
         return 1
+    control = ControlServer.start(service, config)
+    metrics = MetricsServer.start(service, config)
+    notifier.serving(service)
     log.info("serving; SIGTERM or Ctrl-C stops (a second one stops at once)")
     while not stop.is_set() and not service.gave_up.is_set():
         stop.wait(0.5)
+    notifier.stopping()
+    metrics.stop()
+    control.stop()
     if service.gave_up.is_set():
         # Non-zero so the service manager (systemd Restart=on-failure) starts a fresh
         # process; abandoned actor threads are daemons and cannot hold the exit up.

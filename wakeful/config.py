@@ -131,6 +131,28 @@ class ServiceConfig:
     # On SIGTERM/SIGINT running turns get this long to finish; the rest are stopped and
     # run again after the restart. Keep it below systemd's TimeoutStopSec.
     shutdown_grace: float = 20.0
+    # "plain": one readable line per event (a terminal, a file); "json": one JSON object
+    # per line (journald, log shippers).
+    log_format: str = "plain"
+
+
+@dataclass(frozen=True)
+class ControlConfig:
+    """[control]: the owner-only Unix socket `wakeful state` talks to (docs/operations.md)."""
+
+    # Unset: $XDG_RUNTIME_DIR/wakeful/control.sock, else beside the journal.
+    socket: str | None = None
+    # State dumps show the first characters of queued messages; false shows none.
+    previews: bool = True
+
+
+@dataclass(frozen=True)
+class MetricsConfig:
+    """[metrics]: a Prometheus endpoint, off by default, loopback unless told otherwise."""
+
+    enabled: bool = False
+    host: str = "127.0.0.1"
+    port: int = 9464
 
 
 @dataclass(frozen=True)
@@ -143,6 +165,8 @@ class Config:
     delivery: DeliveryConfig = field(default_factory=DeliveryConfig)
     chats: ChatsConfig = field(default_factory=ChatsConfig)
     service: ServiceConfig = field(default_factory=ServiceConfig)
+    control: ControlConfig = field(default_factory=ControlConfig)
+    metrics: MetricsConfig = field(default_factory=MetricsConfig)
     token: Secret | None = None
 
     def require_token(self) -> Secret:
@@ -162,6 +186,8 @@ _SECTIONS: dict[str, type] = {
     "delivery": DeliveryConfig,
     "chats": ChatsConfig,
     "service": ServiceConfig,
+    "control": ControlConfig,
+    "metrics": MetricsConfig,
 }
 
 
@@ -240,6 +266,10 @@ def _build_section(
     return section
 
 
+_BOOLEANS = {"true": True, "1": True, "yes": True, "on": True,
+             "false": False, "0": False, "no": False, "off": False}
+
+
 def _coerce(where: str, type_name: Any, value: Any, *, from_env: bool) -> Any:
     kind = str(type_name)
     try:
@@ -251,6 +281,15 @@ def _coerce(where: str, type_name: Any, value: Any, *, from_env: bool) -> Any:
             if isinstance(value, bool) or (isinstance(value, float) and not value.is_integer()):
                 raise ValueError
             return int(value)
+        if kind == "bool":
+            if from_env:
+                lowered = str(value).strip().lower()
+                if lowered not in _BOOLEANS:
+                    raise ValueError
+                return _BOOLEANS[lowered]
+            if not isinstance(value, bool):
+                raise ValueError
+            return value
         if kind in {"str", "str | None"}:
             if not isinstance(value, str):
                 raise ValueError
@@ -310,8 +349,17 @@ def _validate(name: str, section: Any) -> None:
         _validate_delivery(section)
     elif isinstance(section, ChatsConfig) and section.idle_after <= 0:
         raise ConfigError("[chats] idle_after must be positive")
-    elif isinstance(section, ServiceConfig) and section.shutdown_grace < 0:
-        raise ConfigError("[service] shutdown_grace must not be negative")
+    elif isinstance(section, ServiceConfig):
+        if section.shutdown_grace < 0:
+            raise ConfigError("[service] shutdown_grace must not be negative")
+        if section.log_format not in ("plain", "json"):
+            raise ConfigError(f'[service] log_format must be "plain" or "json", '
+                              f"got {section.log_format!r}")
+    elif isinstance(section, ControlConfig) and section.socket is not None and \
+            not section.socket.strip():
+        raise ConfigError("[control] socket must not be empty (leave it unset for the default)")
+    elif isinstance(section, MetricsConfig) and not 0 < section.port < 65536:
+        raise ConfigError(f"[metrics] port must be between 1 and 65535, got {section.port}")
 
 
 def _validate_delivery(delivery: DeliveryConfig) -> None:

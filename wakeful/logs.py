@@ -24,7 +24,8 @@ class RedactingFilter(logging.Filter):
         return True
 
 
-def configure(level: str = "INFO", secrets: list[Secret] | None = None) -> None:
+def configure(level: str = "INFO", secrets: list[Secret] | None = None,
+              json_lines: bool = False) -> None:
     handler = logging.StreamHandler()
     handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)-7s %(name)s: %(message)s"))
     handler.addFilter(RedactingFilter(secrets or []))

@@ -1,0 +1,1 @@
+"""The owner-only control socket of a running instance and `wakeful state`, its client."""

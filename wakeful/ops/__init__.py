@@ -1,0 +1,1 @@
+"""Running wakeful as a service: preflight checks, systemd notification, metrics."""
