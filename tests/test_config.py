@@ -113,3 +113,19 @@ def test_missing_file_and_bad_env_values_are_config_errors(tmp_path: Path) -> No
         load(None, environ={"WAKEFUL_BRAIN_MAX_CONCURRENT": "many"})
     with pytest.raises(ConfigError, match="token is empty or contains whitespace"):
         load(None, environ={"WAKEFUL_TELEGRAM_TOKEN": "12 34"})
+
+
+def test_the_example_config_names_every_key_of_every_section() -> None:
+    """An operator learns the keys from the example: a key missing there is a key unknown."""
+    import dataclasses
+    import re
+
+    from wakeful.config import _SECTIONS
+
+    text = (Path(__file__).resolve().parent.parent / "config.example.toml").read_text()
+    for name, section_type in _SECTIONS.items():
+        assert f"[{name}]" in text, f"[{name}] is missing from config.example.toml"
+        body = text.split(f"[{name}]", 1)[1].split("\n[", 1)[0]
+        for f in dataclasses.fields(section_type):
+            assert re.search(rf"^#? ?{f.name} ?=", body, re.MULTILINE), \
+                f"[{name}] {f.name} is missing from config.example.toml"
