@@ -31,6 +31,8 @@ def _start_run(bot_api: BotApi, tmp_path: Path, chat: int,
         f"allowed_user_ids = [{chat}]\n\n"
         f'[brain]\ncommand = ["{sys.executable}", "-m", "wakeful.brain.standin", '
         f'"--delay", "{brain_delay}"]\n\n[journal]\npath = "{tmp_path / "journal.sqlite3"}"\n'
+        # Its own socket: never the runtime dir's, where a real wakeful may be serving.
+        f'\n[control]\nsocket = "{tmp_path / "run" / "control.sock"}"\n'
     )
     return subprocess.Popen(
         [sys.executable, "-m", "wakeful", "run", "--config", str(config)],
@@ -196,50 +198,56 @@ def test_the_cli_module_stays_light_because_every_brain_turn_imports_it() -> Non
     assert done.stdout.strip() == "[]", done.stdout + done.stderr
 
 
-def _journal_config(tmp_path: Path, journal: Path) -> Path:
+def _journal_config(tmp_path: Path, journal: Path, bot_api: BotApi) -> Path:
+    # A reachable Telegram: run's preflight (getMe) passes, so the journal is what refuses.
     config = tmp_path / "wakeful.toml"
-    config.write_text(f'[telegram]\nbase_url = "http://127.0.0.1:9/bot"\n\n'
+    config.write_text(f'[telegram]\nbase_url = "{bot_api.server.base_url}"\n\n'
                       f'[journal]\npath = "{journal}"\n')
     return config
 
 
-def _run_briefly(config: Path, **popen: object) -> subprocess.CompletedProcess[str]:
+def _run_briefly(config: Path, bot_api: BotApi,
+                 **popen: object) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [sys.executable, "-m", "wakeful", "run", "--config", str(config)],
-        cwd=REPO, env=_env(WAKEFUL_TELEGRAM_TOKEN="123:abc"), capture_output=True, text=True,
-        timeout=60, **popen)  # type: ignore[call-overload]
+        cwd=REPO, env=_env(WAKEFUL_TELEGRAM_TOKEN=bot_api.token), capture_output=True,
+        text=True, timeout=60, **popen)  # type: ignore[call-overload]
 
 
-def test_a_corrupt_journal_is_one_clear_line_and_a_non_zero_exit(tmp_path: Path) -> None:
+def test_a_corrupt_journal_is_one_clear_line_and_a_non_zero_exit(bot_api: BotApi,
+                                                                 tmp_path: Path) -> None:
     journal = tmp_path / "journal.sqlite3"
     journal.write_bytes(b"\x00garbage" * 512)
-    done = _run_briefly(_journal_config(tmp_path, journal))
+    done = _run_briefly(_journal_config(tmp_path, journal, bot_api), bot_api)
     assert done.returncode == 1
     assert done.stderr.strip().startswith(f"wakeful: journal error: journal {journal} is corrupt")
     assert "Traceback" not in done.stderr and len(done.stderr.strip().splitlines()) == 1
 
 
-def test_a_second_instance_on_the_same_journal_refuses_to_start(tmp_path: Path) -> None:
+def test_a_second_instance_on_the_same_journal_refuses_to_start(bot_api: BotApi,
+                                                                tmp_path: Path) -> None:
     journal = tmp_path / "journal.sqlite3"
     with open(f"{journal}.lock", "w") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
         lock.write("4242\n")
         lock.flush()
-        done = _run_briefly(_journal_config(tmp_path, journal))
+        done = _run_briefly(_journal_config(tmp_path, journal, bot_api), bot_api)
     assert done.returncode == 1
     assert done.stderr.strip() == (
         f"wakeful: journal error: journal {journal} is in use by another wakeful (pid 4242); "
         "only one instance may run per journal (and per bot token)")
 
 
-def test_a_read_only_journal_is_one_clear_line_and_a_non_zero_exit() -> None:
+def test_a_read_only_journal_is_one_clear_line_and_a_non_zero_exit(bot_api: BotApi) -> None:
     home = Path(tempfile.mkdtemp(prefix="wakeful-ro-"))  # reachable by another user
     try:
         home.chmod(0o755)
+        if os.geteuid() == 0:  # the directory is writable (preflight passes), the file is not
+            os.chown(home, 65534, 65534)
         journal = home / "journal.sqlite3"
         journal.write_bytes(b"")
         journal.chmod(0o444)
-        config = _journal_config(home, journal)
+        config = _journal_config(home, journal, bot_api)
         config.chmod(0o644)
 
         def as_nobody() -> None:  # root may write anything: play a user who may not
@@ -247,7 +255,7 @@ def test_a_read_only_journal_is_one_clear_line_and_a_non_zero_exit() -> None:
                 os.setgid(65534)
                 os.setuid(65534)
 
-        done = _run_briefly(config, preexec_fn=as_nobody)
+        done = _run_briefly(config, bot_api, preexec_fn=as_nobody)
     finally:
         shutil.rmtree(home, ignore_errors=True)
     assert done.returncode == 1, done.stderr

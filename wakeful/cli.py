@@ -94,9 +94,10 @@ def _hide_token(token_env: str) -> None:
 def _run(args: argparse.Namespace) -> int:
     from wakeful import logs
     from wakeful.config import ConfigError, load
+    from wakeful.control.errors import ControlError
     from wakeful.control.server import ControlServer
     from wakeful.ops.check import preflight
-    from wakeful.ops.metrics import MetricsServer
+    from wakeful.ops.metrics import MetricsError, MetricsServer
     from wakeful.ops.systemd import Notifier
     from wakeful.service import Service
     from wakeful.state.journal import JournalError
@@ -131,8 +132,22 @@ def _run(args: argparse.Namespace) -> int:
         log.critical("cannot start: %s", exc)
         service.stop(grace=0)
         return 1
-    control = ControlServer.start(service, config)
-    metrics = MetricsServer.start(service, config)
+    try:
+        control = ControlServer.start(service, config)
+    except ControlError as exc:
+        # Nothing was promised yet: what the poller took meanwhile is in the journal.
+        service.stop(grace=0)
+        print(f"wakeful: control: {exc}", file=sys.stderr)
+        _leave(2)
+    try:
+        metrics = MetricsServer.start(service, config)
+    except MetricsError as exc:
+        # An operator's mistake (port taken, unknown host). Whatever the poller took
+        # meanwhile is in the journal: the next run answers it.
+        control.stop()
+        service.stop(grace=0)
+        print(f"wakeful: {exc}", file=sys.stderr)
+        _leave(2)
     notifier.serving(service)
     log.info("serving; SIGTERM or Ctrl-C stops (a second one stops at once)")
     while not stop.is_set() and not service.gave_up.is_set():

@@ -10,6 +10,8 @@ only then does the tree stop, in reverse start order.
 from __future__ import annotations
 
 import logging
+import os
+import queue
 import threading
 import time
 from typing import Any
@@ -17,7 +19,9 @@ from typing import Any
 import pykka
 from telegram.request import BaseRequest
 
+from wakeful import __version__
 from wakeful.bots.gateway import TelegramGateway
+from wakeful.bots.webhook import webhook_origin
 from wakeful.clock import Clock, SystemClock
 from wakeful.config import Config
 from wakeful.ingest.admission import BotIdentity
@@ -28,10 +32,10 @@ from wakeful.messages import (
     StateRequested,
     WindDownRequested,
 )
-from wakeful.state.journal import Journal
+from wakeful.state.journal import Journal, JournalError
 from wakeful.supervision.abandoned import AbandonedThreads
 from wakeful.supervision.context import ChildContext
-from wakeful.supervision.directory import Directory
+from wakeful.supervision.directory import Directory, Entry
 from wakeful.supervision.latch import Latch
 from wakeful.supervision.supervisor import Supervisor
 from wakeful.tree import ROOT_SPEC, Parts, root_children
@@ -79,10 +83,14 @@ class Service:
         self.journal.set_failure_handler(lambda reason: self._on_give_up(f"journal: {reason}"))
         self._root: pykka.ActorRef[Any] | None = None
         self._stopped = False
+        # (wall, monotonic) when start() began; for state dumps only.
+        self.started_at: tuple[float, float] | None = None
 
     def start(self) -> None:
+        self.started_at = (self.clock.wall(), self.clock.monotonic())
         me = self.gateway.start()
         log.info("connected to Telegram as @%s", me.get("username"))
+        self._leave_webhook()
         self.journal.bind_bot(int(me["id"]), str(me.get("username") or ""))
         ctx = ChildContext(
             child_id="root",
@@ -98,6 +106,15 @@ class Service:
         # on_start (which starts every child) runs before any message, so this answer
         # means the whole tree is up and registered.
         self._root.ask(StateRequested(), timeout=30.0)
+
+    def _leave_webhook(self) -> None:
+        """Telegram gives updates to a webhook or to getUpdates, never both: a webhook
+        left set (by an earlier deployment, another tool) would make every poll a 409."""
+        url = self.gateway.webhook_url().result(timeout=30.0)
+        if url:
+            log.warning("a webhook is set (%s): deleting it so wakeful can poll; updates "
+                        "waiting for it are kept", webhook_origin(url))
+            self.gateway.delete_webhook().result(timeout=30.0)
 
     def stop(self, grace: float | None = None, timeout: float = 60.0) -> None:
         """Stop cleanly (see the module docstring); `grace` overrides the configured one."""
@@ -147,20 +164,56 @@ class Service:
                         "keeps the answers for the next run")
 
     def state(self, timeout: float = 5.0) -> dict[str, Any]:
-        """Ask every live actor for a snapshot; a silent one shows as such."""
-        actors: dict[str, Any] = {}
-        for entry in sorted(self.directory.entries(), key=lambda e: e.name):
+        """Every live actor's snapshot, asked through its mailbox; a silent one shows as such.
+
+        Executed on the caller's thread (the control socket's, a test's). Every actor is
+        asked at once and the answers gathered against one deadline, so a thousand chats
+        cost one round of mailbox latency, not a thousand. The mailbox depth is read
+        from outside (an observation of the queue, not of the actor), before the
+        question itself joins it.
+        """
+        asked: list[tuple[Entry, int | None, pykka.Future[Any] | None]] = []
+        for entry in self.directory.entries():
+            inbox = entry.ref.actor_inbox
+            depth = inbox.qsize() if isinstance(inbox, queue.Queue) else None
             try:
-                actors[entry.name] = entry.ref.ask(StateRequested(), timeout=timeout)
+                future: pykka.Future[Any] | None = entry.ref.ask(StateRequested(), block=False)
+            except pykka.ActorDeadError:
+                future = None
+            asked.append((entry, depth, future))
+        deadline = time.monotonic() + timeout
+        actors: dict[str, Any] = {}
+        for entry, depth, future in sorted(asked, key=lambda a: a[0].name):
+            snapshot: dict[str, Any]
+            try:
+                if future is None:
+                    raise pykka.ActorDeadError(entry.name)
+                snapshot = dict(future.get(timeout=max(0.0, deadline - time.monotonic())))
             except (pykka.Timeout, pykka.ActorDeadError) as exc:
-                actors[entry.name] = {"unresponsive": type(exc).__name__}
+                snapshot = {"unresponsive": type(exc).__name__}
+            except Exception as exc:  # a snapshot that fails must not fail the whole dump
+                snapshot = {"snapshot_failed": repr(exc)}
+            actors[entry.name] = {**snapshot, "supervisor": entry.supervisor, "mailbox": depth}
+        started = self.started_at
         return {
+            "service": {
+                "version": __version__,
+                "pid": os.getpid(),
+                "started_at": started[0] if started else None,
+                "uptime_s": round(self.clock.monotonic() - started[1], 1) if started else None,
+            },
             "actors": actors,
-            "journal": self.journal.summary(),
+            "journal": self._journal_summary(),
             "undeliverable": self.directory.undeliverable,
             "abandoned_threads": self.abandoned.summary(),
             "gave_up": self.give_up_reason,
         }
+
+    def _journal_summary(self) -> dict[str, Any]:
+        try:
+            return self.journal.summary()
+        except JournalError as exc:  # a failed journal is worth showing, not hiding the rest
+            return {"path": self.journal.path, "error": str(exc)}
 
     def ask(self, name: str, timeout: float = 5.0) -> dict[str, Any]:
         entry = self.directory.lookup(name)

@@ -58,7 +58,9 @@ class ServiceProcess:
             f'WAKEFUL_STANDIN_PROMPTS = "{self.prompts}" }}\n\n'
             f'[journal]\npath = "{self.journal}"\nsynchronous = "normal"\n\n'
             f"[service]\nshutdown_grace = {grace}\n\n"
-            "[watchdog]\nheartbeat_interval = 0.5\nstale_after = 10\n" + extra)
+            "[watchdog]\nheartbeat_interval = 0.5\nstale_after = 10\n\n"
+            # Its own socket: never the runtime dir's, where a real wakeful may be serving.
+            f'[control]\nsocket = "{tmp / "run" / "control.sock"}"\n' + extra)
 
     @property
     def current(self) -> subprocess.Popen[str]:

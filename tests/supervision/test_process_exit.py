@@ -22,6 +22,7 @@ def test_a_root_child_that_keeps_failing_makes_wakeful_exit_non_zero_with_the_re
     config.write_text(
         f'[telegram]\nbase_url = "{bot_api.server.base_url}"\npoll_timeout = 1\n'
         f"allowed_user_ids = [1]\n\n[journal]\npath = \"{tmp_path / 'journal.sqlite3'}\"\n"
+        f"\n[control]\nsocket = \"{tmp_path / 'run' / 'control.sock'}\"\n"
     )
     env = {k: v for k, v in os.environ.items() if not k.startswith("WAKEFUL_")}
     env["WAKEFUL_TELEGRAM_TOKEN"] = bot_api.token

@@ -30,13 +30,14 @@ from wakeful.actors.names import chat_address
 from wakeful.actors.turns import Turn, answer_for
 from wakeful.brain import command, process
 from wakeful.brain.child import ChildReport, Spawned, TurnSpec
-from wakeful.brain.events import ApiRetry, BrainEvent, TextDelta, ToolUse
+from wakeful.brain.events import ApiRetry, BrainEvent, SessionStarted, TextDelta, ToolUse
 from wakeful.brain.leftovers import kill_leftover_group
 from wakeful.brain.outcome import Failure, Outcome, summarize
 from wakeful.brain.process import BrainProcess
 from wakeful.brain.retry_policy import RetryPolicy
 from wakeful.brain.timers import TimerLimits
 from wakeful.config import BrainConfig
+from wakeful.histogram import TURN_SECONDS, LabelledHistograms
 from wakeful.messages import (
     BrainOutput,
     BrainProcessEnded,
@@ -85,6 +86,7 @@ class _Attempt:
     events: list[BrainEvent] = field(default_factory=list)
     report: ChildReport | None = None
     brain_pid: int | None = None
+    last_event: tuple[str, float] | None = None  # (kind, monotonic), for state dumps
 
 
 class BrainPool(SupervisedActor):
@@ -111,6 +113,7 @@ class BrainPool(SupervisedActor):
         self.attempts_started = 0
         self.turns_failed = 0
         self.leftovers_killed = 0
+        self.turn_seconds = LabelledHistograms(TURN_SECONDS, ("ok", "failed", "cancelled"))
 
     # --- lifecycle -------------------------------------------------------------------
 
@@ -136,9 +139,13 @@ class BrainPool(SupervisedActor):
             "running": [
                 {"turn": a.turn.turn_id, "attempt_id": key, "chat": a.turn.chat_id,
                  "update_id": a.turn.update_id, "attempt": a.turn.attempts,
-                 "pid": a.brain_pid, "seconds": round(now - a.started_at, 1)}
+                 "pid": a.brain_pid, "seconds": round(now - a.started_at, 1),
+                 "session_id": _session(a),
+                 "last_event": a.last_event[0] if a.last_event else None,
+                 "last_event_age": round(now - a.last_event[1], 1) if a.last_event else None}
                 for key, a in self._running.items()
             ],
+            "busy": len(self._running),
             "waiting": [t.chat_id for t in self._waiting],
             "backing_off": [t.chat_id for t in self._backing_off.values()],
             "draining": self._draining is not None,
@@ -147,6 +154,7 @@ class BrainPool(SupervisedActor):
             "attempts_started": self.attempts_started,
             "turns_failed": self.turns_failed,
             "leftovers_killed": self.leftovers_killed,
+            "histograms": {"turn_seconds": self.turn_seconds.view()},
             "recent": list(self._recent),
         }
 
@@ -305,6 +313,7 @@ class BrainPool(SupervisedActor):
             self._journal.brain_started(attempt.turn.update_id, self.ctx.generation,
                                         item.pid, item.start_time)
         else:
+            attempt.last_event = (_kind(item), self.ctx.clock.monotonic())
             if not isinstance(item, TextDelta):  # the full text comes again, assembled
                 attempt.events.append(item)
             if isinstance(item, ApiRetry):
@@ -446,6 +455,9 @@ class BrainPool(SupervisedActor):
                         turn.turn_id, turn.update_id)
             return
         wall = now - turn.first_started_at if turn.first_started_at is not None else 0.0
+        if turn.first_started_at is not None:  # else cancelled while it waited: never ran
+            outcome_label = "ok" if outcome.ok else "cancelled" if turn.cancelled else "failed"
+            self.turn_seconds.observe(outcome_label, wall)
         self._tell_chat(turn, TurnFinished(
             turn.chat_id, turn.turn_id, turn.update_id, answer,
             cost_usd=turn.cost_usd or outcome.cost_usd, duration_s=round(wall, 3),
@@ -476,3 +488,16 @@ class BrainPool(SupervisedActor):
     def _tell_chat(self, turn: Turn, message: Any) -> None:
         if not self.fenced:
             self.ctx.directory.tell(chat_address(turn.chat_id), message)
+
+
+def _kind(event: Any) -> str:
+    """"ToolUse" -> "tool_use": how a state dump names what a brain said last."""
+    return "".join(f"_{c.lower()}" if c.isupper() else c for c in type(event).__name__)[1:]
+
+
+def _session(attempt: _Attempt) -> str | None:
+    """The session this attempt runs in: the one it announced, else the one it resumes."""
+    for event in reversed(attempt.events):
+        if isinstance(event, SessionStarted):
+            return event.session_id
+    return attempt.turn.session_id

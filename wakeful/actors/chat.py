@@ -51,7 +51,7 @@ from wakeful.messages import (
     WindDownRequested,
     WorkWaiting,
 )
-from wakeful.state.journal import Journal
+from wakeful.state.journal import Journal, JournalError
 from wakeful.state.records import Answer, AnswerKind
 from wakeful.supervision.context import ChildContext
 from wakeful.supervision.latch import Latch
@@ -61,6 +61,9 @@ log = logging.getLogger(__name__)
 
 TYPING_EVERY = 4.5  # Telegram shows "typing…" for about 5 s per call
 IDLE_AFTER = 300.0
+# State dumps show the first characters of at most this many queued messages.
+PREVIEWS = 20
+PREVIEW_CHARS = 40
 
 
 @dataclass(frozen=True)
@@ -111,12 +114,27 @@ class ChatActor(SupervisedActor):
         self._settle()
 
     def snapshot(self) -> dict[str, Any]:
+        now = self.ctx.clock.monotonic()
+        turn = self._in_flight[0] if self._in_flight else None
+        try:
+            session = self._journal.session(self.chat_id)
+            totals = self._journal.chat_totals(self.chat_id)
+        except JournalError:  # a state request must never be what crashes a chat
+            session, totals = None, {}
         return {
             "chat_id": self.chat_id,
             "status": self.status,
             "queued": len(self._queue),
-            "turn": self._in_flight[0] if self._in_flight else None,
+            "turn": turn,
             "owed": len(self._known),
+            # Since the chat asked the pool for it (waiting in line included).
+            "turn_age": round(self._status_board.age(turn, now), 1) if turn else None,
+            "turn_preview": _preview(self._in_flight[1].text) if self._in_flight else None,
+            # The head of the queue only: a long queue must not make a dump slow or huge.
+            "previews": [_preview(m.text) for m in itertools.islice(self._queue, PREVIEWS)],
+            "session_id": session,
+            "turns": totals.get("turns"),
+            "cost_usd": totals.get("cost_usd"),
         }
 
     # --- messages --------------------------------------------------------------------
@@ -183,7 +201,8 @@ class ChatActor(SupervisedActor):
         self._known[message.update_id] = message.message_id
         if not acked:
             # Retried by the outbound actor until it is sent or the answer is out.
-            self._say(React(self.chat_id, message.message_id), tag=message.update_id)
+            self._say(React(self.chat_id, message.message_id, since=message.received_at),
+                      tag=message.update_id)
         if message.text is None or not message.text.strip():
             self._reply(message, Answer(AnswerKind.REPLY, replies.CANNOT_READ))
             return
@@ -415,3 +434,11 @@ class ChatActor(SupervisedActor):
         if self._in_flight is not None:
             # Its turn was given back to the journal; the status must not say "working".
             self._close_status(self._in_flight[0], status.PAUSED, force=True)
+
+
+def _preview(text: str | None) -> str:
+    """One short line, whatever the user typed (100 KB of it, newlines, runs of spaces)."""
+    raw = text or ""
+    line = " ".join(raw[:4 * PREVIEW_CHARS].split())
+    cut = len(line) > PREVIEW_CHARS or len(raw) > 4 * PREVIEW_CHARS
+    return line[:PREVIEW_CHARS] + "…" if cut else line

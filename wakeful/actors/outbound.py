@@ -12,7 +12,7 @@ Telegram took in the journal the moment it knows.
 from __future__ import annotations
 
 import logging
-from collections import Counter
+from collections import Counter, defaultdict
 from dataclasses import dataclass
 from typing import Any
 
@@ -25,6 +25,7 @@ from wakeful.delivery.limits import Limits
 from wakeful.delivery.policy import ChatIsGone, GiveUp, Policy, Retry, Succeeded
 from wakeful.delivery.schedule import Schedule, Ticket
 from wakeful.delivery.settings import DeliveryConfig
+from wakeful.histogram import ACK_SECONDS, Histogram
 from wakeful.messages import (
     AnswerDelivered,
     CallCompleted,
@@ -77,6 +78,10 @@ class Outbound(SupervisedActor):
         self.throttled = 0
         self.superseded = 0
         self.stale = 0
+        self.answered = 0  # answers whose last part Telegram took
+        self.calls: Counter[str] = Counter()  # made, whatever came back
+        self.failed_by_call: defaultdict[str, Counter[str]] = defaultdict(Counter)
+        self.ack_seconds = Histogram(ACK_SECONDS)
 
     # --- messages --------------------------------------------------------------------
 
@@ -111,10 +116,17 @@ class Outbound(SupervisedActor):
             "answers_in_delivery": len(self._answers),
             "sent": dict(self.sent),
             "failed": dict(self.failed),
+            "calls": dict(self.calls),
+            "failed_by_call": {call: dict(kinds) for call, kinds in self.failed_by_call.items()},
+            "answered": self.answered,
+            "histograms": {"ack_seconds": self.ack_seconds.view()},
             "throttled_429": self.throttled,
             "superseded": self.superseded,
             "stale_typing_dropped": self.stale,
             "limits_paused_until": self._schedule.limits.paused_until(),
+            # What a reader wants from the line above: how long the bot still waits (429).
+            "paused_for": round(max(0.0, self._schedule.limits.paused_until()
+                                    - self.ctx.clock.monotonic()), 1),
         }
 
     # --- in ------------------------------------------------------------------------
@@ -165,6 +177,7 @@ class Outbound(SupervisedActor):
         if self.fenced:
             return
         self._flying[ticket.id] = ticket
+        self.calls[type(ticket.call).__name__] += 1
         me, ticket_id = self.actor_ref, ticket.id
 
         def done(future: Any) -> None:
@@ -190,6 +203,7 @@ class Outbound(SupervisedActor):
             self._succeeded(ticket, completed.message_id)
             return
         self.failed[failure.kind.value] += 1
+        self.failed_by_call[type(ticket.call).__name__][failure.kind.value] += 1
         if failure.kind is FailureKind.RETRY_LATER:
             self.throttled += 1
             until = now + (failure.retry_after or 1.0)
@@ -215,12 +229,15 @@ class Outbound(SupervisedActor):
 
     def _succeeded(self, ticket: Ticket, message_id: int | None) -> None:
         self.sent[type(ticket.call).__name__] += 1
+        if isinstance(ticket.call, React) and ticket.call.since is not None:
+            self.ack_seconds.observe(self.ctx.clock.monotonic() - ticket.call.since)
         tag = ticket.tag
         if isinstance(tag, _AnswerPart):
             # Recorded before anyone hears of it: a crash from here on cannot send it twice.
             if message_id is not None:
                 self._journal.part_sent(tag.update_id, tag.index, message_id)
             if tag.last:
+                self.answered += 1
                 self._answer_done(ticket.chat_id, tag.update_id, tag.requester, tag.reply_to)
             return
         self._tell(ticket, Delivered(ticket.call, message_id, ticket.tag))

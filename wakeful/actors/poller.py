@@ -13,6 +13,7 @@ since a predecessor may have committed a batch and died before routing it.
 from __future__ import annotations
 
 import logging
+from collections import Counter
 from typing import Any
 
 from wakeful.bots.errors import FailureKind, classify
@@ -66,6 +67,13 @@ class Poller(SupervisedActor):
         self._stopped = False
         self._failures = 0
         self._wait = backoff(initial=0.5, maximum=30.0)
+        # For liveness (ops/liveness.py): when getUpdates last answered, when the current
+        # failure streak began, and what the last failure was.
+        self._started_at = ctx.clock.monotonic()
+        self._last_ok_at: float | None = None
+        self._last_ended_at: float | None = None  # an answer or a failure
+        self._failing_since: float | None = None
+        self._last_failure_kind: FailureKind | None = None
         self.polls = 0
         self.updates = 0
         self.admitted = 0
@@ -73,6 +81,7 @@ class Poller(SupervisedActor):
         self.ignored = 0
         self.malformed = 0
         self.last_error: str | None = None
+        self.poll_failures: Counter[str] = Counter()  # by FailureKind value
 
     def started(self) -> None:
         for chat_id in self._journal.chats_with_open_work():
@@ -105,6 +114,7 @@ class Poller(SupervisedActor):
         return None
 
     def snapshot(self) -> dict[str, Any]:
+        now = self.ctx.clock.monotonic()
         return {
             "polls": self.polls,
             "updates": self.updates,
@@ -116,7 +126,14 @@ class Poller(SupervisedActor):
             "poll_in_flight": self._poll is not None,
             "stopped": self._stopped,
             "consecutive_failures": self._failures,
+            "poll_failures": dict(self.poll_failures),
             "last_error": self.last_error,
+            "last_failure_kind": None if self._last_failure_kind is None
+            else self._last_failure_kind.value,
+            "failing_for": _age(now, self._failing_since),
+            "last_poll_ok_age": _age(now, self._last_ok_at),
+            "last_poll_ended_age": _age(now, self._last_ended_at),
+            "age": _age(now, self._started_at),
         }
 
     def _start_poll(self) -> None:
@@ -145,8 +162,9 @@ class Poller(SupervisedActor):
     def _on_updates(self, raw_updates: tuple[dict[str, Any], ...]) -> None:
         self._poll = None
         self._failures = 0
+        self._failing_since = None
         self.polls += 1
-        now = self.ctx.clock.monotonic()
+        now = self._last_ok_at = self._last_ended_at = self.ctx.clock.monotonic()
         next_offset: int | None = None
         admitted: list[IncomingMessage] = []
         strangers: dict[tuple[int, int], int | None] = {}
@@ -197,6 +215,11 @@ class Poller(SupervisedActor):
     def _on_failure(self, failure: PollFailed) -> None:
         self._poll = None
         self._failures += 1
+        self._last_ended_at = self.ctx.clock.monotonic()
+        if self._failures == 1:
+            self._failing_since = self._last_ended_at
+        self._last_failure_kind = failure.kind
+        self.poll_failures[failure.kind.value] += 1
         self.last_error = f"{failure.kind.value}: {failure.error}"
         if failure.kind is FailureKind.UNAUTHORIZED:
             raise RuntimeError("Telegram rejected the bot token; check the token and restart")
@@ -210,3 +233,6 @@ class Poller(SupervisedActor):
         self.beat()
         self.tell_later(delay, PollDue())
 
+
+def _age(now: float, since: float | None) -> float | None:
+    return None if since is None else round(now - since, 3)

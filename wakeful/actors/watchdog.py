@@ -30,6 +30,7 @@ class _Watched:
     last_beat: float
     last_ping: float
     critical: bool
+    stale_after: float
     reported: bool = False
 
 
@@ -69,6 +70,8 @@ class Watchdog(SupervisedActor):
             "watched": {
                 name: {
                     "generation": w.generation,
+                    "critical": w.critical,
+                    "stale_after": w.stale_after,
                     "last_beat_age": round(now - w.last_beat, 3),
                     # Wall time only for the human reading the dump; decisions use monotonic.
                     "last_beat_at": _iso(wall - (now - w.last_beat)),
@@ -98,7 +101,8 @@ class Watchdog(SupervisedActor):
             if watched is None:
                 # New (or newly restarted) actor: its silence is counted from now.
                 watched = self._watched[name] = _Watched(
-                    entry.generation, now, now - entry.heartbeat_interval, entry.critical)
+                    entry.generation, now, now - entry.heartbeat_interval, entry.critical,
+                    entry.stale_after)
             silent_for = now - watched.last_beat
             if silent_for > entry.stale_after and not watched.reported and entry.supervisor:
                 watched.reported = True

@@ -5,7 +5,8 @@ across loops or threads corrupts its httpx pools. Actors therefore never await i
 two thread-safe methods schedule a coroutine on the gateway loop
 (`asyncio.run_coroutine_threadsafe`) and hand back a `concurrent.futures.Future`:
 `get_updates` for the poller, and `call` for the outbound actor, which is the only
-one that sends anything (wakeful/actors/outbound.py).
+one that sends anything (wakeful/actors/outbound.py). The service itself asks for
+the webhook (and deletes it) once, at start, before any actor runs.
 
 getUpdates gets its own request object with a pool of one connection and a read
 timeout of long-poll + margin, so a long poll can never starve replies of connections
@@ -116,6 +117,17 @@ class TelegramGateway:
         (None for everything else). Only the outbound actor calls this."""
         return self._submit(self._call(call))
 
+    # --- the webhook (the service's thread, at start) ---------------------------------
+
+    def webhook_url(self) -> concurrent.futures.Future[str]:
+        """The webhook Telegram delivers updates to; "" when there is none."""
+        return self._submit(self._webhook_url())
+
+    def delete_webhook(self) -> concurrent.futures.Future[bool]:
+        """Switch Telegram to getUpdates. Pending updates are kept: they are messages
+        users sent, and the poller fetches them next."""
+        return self._submit(self._bot.delete_webhook(drop_pending_updates=False))
+
     # --- loop side (executed on the gateway thread) ----------------------------------
 
     def _run_loop(self) -> None:
@@ -126,6 +138,10 @@ class TelegramGateway:
     async def _initialize(self) -> dict[str, Any]:
         await self._bot.initialize()
         return {"id": self._bot.id, "username": self._bot.username}
+
+    async def _webhook_url(self) -> str:
+        info = await self._bot.get_webhook_info()
+        return info.url or ""
 
     async def _shutdown(self) -> None:
         # A long poll (and maybe a reply) is still in flight: end those calls first, so

@@ -3,7 +3,8 @@
     python -m wakeful.brain.standin [--delay SECONDS] [--resume SESSION_ID] [ignored...]
 
 It reads the prompt from stdin (as wakeful passes it) and answers `echo: <prompt>`
-after `--delay` seconds (default $WAKEFUL_STANDIN_DELAY or 0.5). Directives in the
+after `--delay` seconds (default $WAKEFUL_STANDIN_DELAY or 0.5). `--version` prints one
+line and exits 0, like the real CLI (`wakeful check` asks it). Directives in the
 prompt script failure modes for tests and the demo:
 
     [[exit N]]        print to stderr and exit N without a result
@@ -83,12 +84,22 @@ def _stream(text: str, delay: float, session_id: str) -> None:
             "delta": {"type": "text_delta", "text": word}}})
 
 
+def _version() -> str:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return f"{version('wakeful')} (wakeful stand-in brain)"
+    except PackageNotFoundError:
+        return "(not installed) (wakeful stand-in brain)"
+
+
 def main(argv: list[str] | None = None) -> int:
     # Unknown flags (the real CLI's) are ignored, never prefix-matched to ours.
     parser = argparse.ArgumentParser(prog="standin", allow_abbrev=False)
     parser.add_argument("--delay", type=float,
                         default=float(os.environ.get("WAKEFUL_STANDIN_DELAY", "0.5")))
     parser.add_argument("--resume", default=None)
+    parser.add_argument("--version", action="version", version=_version())
     args, _unknown = parser.parse_known_args(argv)
     prompt = sys.stdin.read()
     session_id = args.resume or str(uuid.uuid4())

@@ -33,6 +33,9 @@ class React:
     emoji: str = ACK_EMOJI
     lane: Lane = Lane.ACK
     counts: bool = False  # not a message: outside Telegram's message limits
+    # When the message it acknowledges reached the poller (monotonic): the outbound
+    # actor measures the 👀 latency from it when Telegram takes the reaction.
+    since: float | None = None
 
 
 @dataclass(frozen=True)

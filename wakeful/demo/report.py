@@ -89,7 +89,7 @@ def measure(core: BotApiCore, sent: list[UserMessage], expect_echo: bool = True)
                   tuple(problems), calls)
 
 
-_NOT_PER_MESSAGE = frozenset({"getUpdates", "getMe", "deleteWebhook"})
+_NOT_PER_MESSAGE = frozenset({"getUpdates", "getMe", "getWebhookInfo", "deleteWebhook"})
 
 
 def peak_concurrency(log_path: Path) -> int:

@@ -1,15 +1,70 @@
-"""PLACEHOLDER (helper A replaces this module)."""
+"""`wakeful check`: what `wakeful run` checks before it starts, and nothing else.
+
+Loading the config comes first and reports its own one-line errors. Then, in the
+order an operator reads them: the token (getMe), the webhook, the brain's program,
+its working directory and the journal's directory. Every problem is one line, never
+a traceback, and no line carries the bot token.
+"""
 
 from __future__ import annotations
 
 import argparse
+import asyncio
+import logging
+import os
+import sys
 
-from wakeful.config import Config
+from wakeful import logs
+from wakeful.config import Config, ConfigError, load
+from wakeful.ops.brain_check import check_brain
+from wakeful.ops.findings import Finding, Outcome, redact
+from wakeful.ops.paths_check import check_journal, check_workdir
+from wakeful.ops.telegram_check import Sleep, check_telegram
+
+log = logging.getLogger(__name__)
+
+
+def findings(config: Config, sleep: Sleep = asyncio.sleep) -> list[Finding]:
+    """Every check's result; `sleep` replaces the wait between Telegram retries."""
+    found: list[Finding] = []
+    if config.token is None:
+        found.append(Finding.problem(f"no bot token: set ${config.telegram.token_env} or "
+                                     "[telegram] token_file"))
+    else:
+        found += check_telegram(config.telegram, config.token, sleep)
+    found.append(check_brain(config.brain, os.environ, config.telegram.token_env))
+    found.append(check_workdir(config.brain))
+    found.append(check_journal(config.journal.resolved_path()))
+    secrets = [config.token.reveal()] if config.token is not None else []
+    return [Finding(f.outcome, redact(f.line, secrets)) for f in found]
 
 
 def preflight(config: Config) -> list[str]:
-    return []
+    """The problems that stop `run`, one line each (the caller prefixes `wakeful: `).
+
+    What passed is logged at DEBUG (`--log-level DEBUG` shows which brain a run found);
+    at INFO a failed start prints its problems and nothing else.
+    """
+    results = findings(config)
+    problems = [f.line for f in results if f.outcome is Outcome.PROBLEM]
+    if not problems:
+        for finding in results:
+            log.debug("preflight %s: %s", finding.outcome.value, finding.line)
+    return problems
 
 
 def check_command(args: argparse.Namespace) -> int:
-    return 0
+    try:
+        config = load(args.config)
+        token = config.require_token()
+    except ConfigError as exc:
+        print(f"wakeful: config error: {exc}", file=sys.stderr)
+        return 2
+    logs.configure(args.log_level, [token])
+    results = findings(config)
+    for finding in results:
+        if finding.outcome is Outcome.PROBLEM:
+            print(f"wakeful: {finding.line}", file=sys.stderr)
+        else:
+            print(f"{finding.outcome.value}: {finding.line}")
+    return 2 if any(f.outcome is Outcome.PROBLEM for f in results) else 0

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import threading
 from typing import Any
 
 import pykka
@@ -88,6 +89,9 @@ class SupervisedActor(pykka.ThreadingActor):
             )
 
     def on_start(self) -> None:
+        # Log lines name their actor by thread (wakeful/logs.py): "chat:42#3", not pykka's
+        # "ChatActor-17".
+        threading.current_thread().name = f"{self.ctx.child_id}#{self.ctx.generation}"
         try:
             self.started()
         except BaseException as exc:

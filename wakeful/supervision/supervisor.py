@@ -54,6 +54,7 @@ class _Child:
     restarts: int = 0
     restart_pending: bool = False
     backoff: BackoffState | None = None
+    last_failure: tuple[str, float] | None = None  # (reason, wall time), for state dumps
 
 
 class Supervisor(SupervisedActor):
@@ -75,6 +76,9 @@ class Supervisor(SupervisedActor):
         self._window = RestartWindow(spec.intensity)
         self._on_give_up = on_give_up
         self.abandoned = 0
+        # Every child's, kept after a dynamic child is forgotten: the sum over the
+        # children's own counts would drop at each passivation.
+        self.restarts_total = 0
         self._gave_up = False
 
     # --- lifecycle (actor thread) ----------------------------------------------------
@@ -128,6 +132,7 @@ class Supervisor(SupervisedActor):
         return {
             "strategy": self.spec.strategy.value,
             "restarts_in_window": len(self._window),
+            "restarts_total": self.restarts_total,
             "abandoned_threads": self.abandoned,
             "children": [
                 {
@@ -136,6 +141,8 @@ class Supervisor(SupervisedActor):
                     "alive": c.ref is not None and c.ref.is_alive(),
                     "restarts": c.restarts,
                     "restart_pending": c.restart_pending,
+                    "last_failure": None if c.last_failure is None else {
+                        "reason": c.last_failure[0], "at": c.last_failure[1]},
                 }
                 for c in self._children.values()
             ],
@@ -306,6 +313,7 @@ class Supervisor(SupervisedActor):
 
     def _restart(self, failed: _Child, reason: str) -> None:
         now = self.ctx.clock.monotonic()
+        failed.last_failure = (reason, self.ctx.clock.wall())
         if not self._window.record(now):
             self._give_up(f"{failed.spec.id} keeps failing ({reason}): restart intensity "
                           f"{self.spec.intensity.max_restarts} in "
@@ -334,6 +342,7 @@ class Supervisor(SupervisedActor):
                 continue
             child.restart_pending = False
             child.restarts += 1
+            self.restarts_total += 1
             try:
                 self._start_child(child)
             except Exception as exc:

@@ -15,6 +15,8 @@ User-side controls, each simulating one thing that happens on the real service:
 - `set_limits`: Telegram's flood limits answer 429 with `retry_after` (see `limits`).
 - `lose_next_response`: a call takes effect but its answer never reaches the bot.
 - `interrupt_long_polls`: pending getUpdates calls return at once (transport shutdown).
+- `set_webhook`: someone set a webhook for the bot (another deployment, another tool);
+  until deleteWebhook, getUpdates answers 409 as Telegram does.
 """
 
 from __future__ import annotations
@@ -62,6 +64,10 @@ MAX_TEXT_LENGTH = 4096
 NOT_MODIFIED_DETAIL = (
     "message is not modified: specified new message content and reply markup "
     "are exactly the same as a current content and reply markup of the message"
+)
+WEBHOOK_CONFLICT = (
+    "Conflict: can't use getUpdates method while webhook is active; "
+    "use deleteWebhook to delete the webhook first"
 )
 _CHAT_ACTIONS = frozenset(action.value for action in ChatAction)
 _CHAT_TYPES = frozenset({"private", "group", "supergroup"})
@@ -164,11 +170,13 @@ class BotApiCore:
         self._faults = FaultPlan()
         self._flood = FloodControl()
         self._file_keys = 0
+        self._webhook_url = ""
 
         handlers: list[tuple[str, Callable[[Params], Any]]] = [
             ("getMe", self._get_me),
-            ("getUpdates", self._updates.poll),
-            ("deleteWebhook", self._return_true),
+            ("getUpdates", self._get_updates),
+            ("setWebhook", self._set_webhook),
+            ("deleteWebhook", self._delete_webhook),
             ("getWebhookInfo", self._get_webhook_info),
             ("setMyCommands", self._return_true),
             ("deleteMyCommands", self._return_true),
@@ -256,8 +264,30 @@ class BotApiCore:
     def _get_me(self, _params: Params) -> JSONDict:
         return dict(self._bot_user)
 
+    def _get_updates(self, params: Params) -> list[JSONDict]:
+        if self._webhook_url:
+            raise ApiError(HTTPStatus.CONFLICT, WEBHOOK_CONFLICT)
+        return self._updates.poll(params)
+
+    def _set_webhook(self, params: Params) -> bool:
+        url = params.as_str("url") or ""
+        if url and not url.startswith("https://"):
+            raise bad_request("bad webhook: An HTTPS URL must be provided for webhook")
+        if params.as_bool("drop_pending_updates"):
+            self._updates.discard_pending()
+        # An empty URL is how Telegram's clients remove a webhook with setWebhook.
+        self._webhook_url = url
+        return True
+
+    def _delete_webhook(self, params: Params) -> bool:
+        if params.as_bool("drop_pending_updates"):
+            self._updates.discard_pending()
+        self._webhook_url = ""
+        return True
+
     def _get_webhook_info(self, _params: Params) -> JSONDict:
-        return {"url": "", "has_custom_certificate": False, "pending_update_count": 0}
+        return {"url": self._webhook_url, "has_custom_certificate": False,
+                "pending_update_count": len(self._updates.pending_ids())}
 
     def _get_my_commands(self, _params: Params) -> list[JSONDict]:
         return []
@@ -669,6 +699,17 @@ class BotApiCore:
         if entry is None:
             raise ValueError(f"unknown Bot API method {method!r}")
         return entry[0]
+
+    def set_webhook(self, url: str) -> None:
+        """A webhook is set for the bot, as if by another tool: getUpdates answers 409
+        until the bot calls deleteWebhook (any URL is taken; "" removes it)."""
+        with self._cond:
+            self._webhook_url = url
+            self._cond.notify_all()
+
+    def webhook_url(self) -> str:
+        with self._cond:
+            return self._webhook_url
 
     def interrupt_long_polls(self) -> None:
         """Make pending getUpdates calls return [] now (used when a transport shuts down)."""

@@ -60,6 +60,10 @@ class UpdateQueue:
     def pending_ids(self) -> list[int]:
         return [update["update_id"] for update in self._updates]
 
+    def discard_pending(self) -> None:
+        """Forget every waiting update (drop_pending_updates); ids keep counting up."""
+        self._updates.clear()
+
     def interrupt(self) -> None:
         self._interrupts += 1
         self._cond.notify_all()
