@@ -22,14 +22,16 @@ from tests.test_cli import REPO, _env
 from wakeful.config import BrainConfig, Config, Secret, TelegramConfig
 from wakeful.ops.brain_check import check_brain
 from wakeful.ops.check import findings, preflight
+from wakeful.ops.control_check import check_control
 from wakeful.ops.findings import Finding, Outcome
 from wakeful.ops.telegram_check import ATTEMPTS, Sleep
 from wakeful.state.journal import JournalConfig
 
 
 def _check(config: Path, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
+    environ = {k: v for k, v in _env(**env).items() if k != "XDG_RUNTIME_DIR"}
     return subprocess.run([sys.executable, "-m", "wakeful", "check", "--config", str(config)],
-                          cwd=REPO, env=_env(**env), capture_output=True, text=True,
+                          cwd=REPO, env=environ, capture_output=True, text=True,
                           timeout=120)
 
 
@@ -182,6 +184,7 @@ def test_a_good_config_passes_prints_the_ok_lines_and_creates_nothing(
         f"ok: brain: {sys.executable} (0.1.0 (wakeful stand-in brain))",
         f"ok: workdir: {tmp_path}/chats/{{chat_id}} (will be created)",
         f"ok: journal: {tmp_path}/state/journal.sqlite3 (directory will be created)",
+        f"ok: control: {tmp_path}/state/run/control.sock (directory will be created 0700)",
     ]
     assert bot_api.core.call_counts() == {"getMe": 1, "getWebhookInfo": 1}
     assert not (tmp_path / "chats").exists() and not (tmp_path / "state").exists()
@@ -221,7 +224,7 @@ def test_a_passing_502_on_get_me_is_retried_and_the_check_passes(
         waits.append(seconds)
 
     found = findings(_config(bot_api, tmp_path), sleep=sleep)
-    assert [f.outcome for f in found] == [Outcome.OK] * 5, found
+    assert [f.outcome for f in found] == [Outcome.OK] * 6, found
     assert bot_api.core.call_counts()["getMe"] == 2
     assert len(waits) == 1 and 0 < waits[0] <= 2.5
 
@@ -361,3 +364,25 @@ def test_run_with_the_brain_missing_exits_2_at_start_and_serves_nothing(
     assert "getUpdates" not in bot_api.core.call_counts(), "nothing was served"
     assert not (tmp_path / "state").exists(), "the journal was never opened"
     _assert_token_hidden(bot_api.token, done.stdout, done.stderr)
+
+
+def test_the_control_socket_directory_is_checked_before_run_would_refuse_it(
+    tmp_path: Path
+) -> None:
+    shared = tmp_path / "shared"
+    shared.mkdir(mode=0o755)
+    shared.chmod(0o755)
+    config = Config(control=replace(Config().control, socket=str(shared / "control.sock")),
+                    journal=JournalConfig(path=str(tmp_path / "journal.sqlite3")))
+    assert check_control(config, environ={}) == Finding.problem(
+        f"control: socket directory {shared} is open to group or others (mode 0755); make "
+        "it 0700 or choose another [control] socket")
+    private = tmp_path / "private"
+    private.mkdir(mode=0o700)
+    config = replace(config, control=replace(config.control,
+                                             socket=str(private / "control.sock")))
+    assert check_control(config, environ={}) == Finding.ok(
+        f"control: {private / 'control.sock'}")
+    too_long = tmp_path / ("x" * 120) / "control.sock"
+    config = replace(config, control=replace(config.control, socket=str(too_long)))
+    assert check_control(config, environ={}).outcome is Outcome.PROBLEM

@@ -291,15 +291,14 @@ def _clear_stale(path: Path) -> None:
 
 def _bind(path: Path) -> socket.socket:
     listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-    # 0600 from birth: no moment in which another user could connect. The umask is the
-    # process's; a file another thread creates meanwhile can only come out more private.
-    old = os.umask(0o177)
+    # Not through the umask: it is the whole process's, and a chat's workdir created in
+    # the same instant would lose its x bit. The directory is 0700 (paths.py), so nobody
+    # else can reach the socket between bind and chmod.
     try:
         listener.bind(str(path))
+        os.chmod(path, 0o600)
     except OSError as exc:
         listener.close()
         raise ControlError(f"cannot bind the control socket {path}: {exc.strerror}") from None
-    finally:
-        os.umask(old)
     listener.listen(16)
     return listener

@@ -2,8 +2,8 @@
 
 Loading the config comes first and reports its own one-line errors. Then, in the
 order an operator reads them: the token (getMe), the webhook, the brain's program,
-its working directory and the journal's directory. Every problem is one line, never
-a traceback, and no line carries the bot token.
+its working directory, the journal's directory and the control socket's. Every problem
+is one line, never a traceback, and no line carries the bot token.
 """
 
 from __future__ import annotations
@@ -16,7 +16,9 @@ import sys
 
 from wakeful import logs
 from wakeful.config import Config, ConfigError, load
+from wakeful.control.paths import SocketPlace, socket_place
 from wakeful.ops.brain_check import check_brain
+from wakeful.ops.control_check import check_control
 from wakeful.ops.findings import Finding, Outcome, redact
 from wakeful.ops.paths_check import check_journal, check_workdir
 from wakeful.ops.telegram_check import Sleep, check_telegram
@@ -34,9 +36,20 @@ def findings(config: Config, sleep: Sleep = asyncio.sleep) -> list[Finding]:
         found += check_telegram(config.telegram, config.token, sleep)
     found.append(check_brain(config.brain, os.environ, config.telegram.token_env))
     found.append(check_workdir(config.brain))
-    found.append(check_journal(config.journal.resolved_path()))
+    journal = check_journal(config.journal.resolved_path())
+    found.append(journal)
+    control = socket_place(config)
+    # By default the socket lives beside the journal: a journal directory that cannot be
+    # made is one problem, not two.
+    if journal.outcome is not Outcome.PROBLEM or not _beside_journal(config, control):
+        found.append(check_control(config))
     secrets = [config.token.reveal()] if config.token is not None else []
     return [Finding(f.outcome, redact(f.line, secrets)) for f in found]
+
+
+def _beside_journal(config: Config, place: SocketPlace) -> bool:
+    journal_dir = os.path.dirname(os.path.abspath(config.journal.resolved_path()))
+    return place.default and str(place.directory).startswith(journal_dir)
 
 
 def preflight(config: Config) -> list[str]:

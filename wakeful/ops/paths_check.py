@@ -20,7 +20,7 @@ def check_workdir(brain: BrainConfig) -> Finding:
         return Finding.ok(f"workdir: not set (turns run in wakeful's own directory, "
                           f"{os.getcwd()})")
     fixed = _fixed_directory(brain.workdir)
-    problem = _directory_problem(fixed)
+    problem = directory_problem(fixed)
     if problem is not None:
         if fixed == os.path.abspath(brain.workdir):
             return Finding.problem(f"[brain] workdir {fixed} {problem}")
@@ -33,7 +33,7 @@ def check_journal(path: str) -> Finding:
     if path == ":memory:":
         return Finding.ok("journal: in memory (nothing survives a restart)")
     directory = os.path.dirname(os.path.abspath(path))
-    problem = _directory_problem(directory)
+    problem = directory_problem(directory)
     if problem is not None:
         return Finding.problem(f"journal directory {directory} {problem}")
     state = "directory writable" if os.path.isdir(directory) else "directory will be created"
@@ -49,7 +49,7 @@ def _fixed_directory(workdir: str) -> str:
     return os.path.abspath(prefix if prefix.endswith(os.sep) else os.path.dirname(prefix) or ".")
 
 
-def _directory_problem(directory: str) -> str | None:
+def directory_problem(directory: str) -> str | None:
     """Why `directory` cannot be written to or created ("is not writable"), or None."""
     existing = directory
     while not os.path.lexists(existing):
