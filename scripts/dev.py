@@ -77,7 +77,8 @@ def main(argv: list[str]) -> int:
     if what == "run":
         py = ensure_venv("test")
         return subprocess.call([str(py), "-m", "wakeful", "run", *rest], cwd=ROOT)
-    py = ensure_venv("test")
+    # The Ray extra too: the `ray` tests run brains on a loopback cluster, and must run here.
+    py = ensure_venv("test,ray")
     claude = ensure_claude_cli()
     if what == "setup":
         return 0

@@ -22,9 +22,10 @@ def _env(**extra: str) -> dict[str, str]:
     return env
 
 
-def _start_run(bot_api: BotApi, tmp_path: Path, chat: int,
-               brain_delay: float) -> subprocess.Popen[str]:
-    """`wakeful run` for one chat against the local server, the token in its environment."""
+def _start_run(bot_api: BotApi, tmp_path: Path, chat: int, brain_delay: float,
+               extra_toml: str = "", **env: str) -> subprocess.Popen[str]:
+    """`wakeful run` for one chat against the local server, the token in its environment
+    (plus `env`; an empty value removes that variable)."""
     config = tmp_path / "wakeful.toml"
     config.write_text(
         f'[telegram]\nbase_url = "{bot_api.server.base_url}"\npoll_timeout = 2\n'
@@ -32,12 +33,13 @@ def _start_run(bot_api: BotApi, tmp_path: Path, chat: int,
         f'[brain]\ncommand = ["{sys.executable}", "-m", "wakeful.brain.standin", '
         f'"--delay", "{brain_delay}"]\n\n[journal]\npath = "{tmp_path / "journal.sqlite3"}"\n'
         # Its own socket: never the runtime dir's, where a real wakeful may be serving.
-        f'\n[control]\nsocket = "{tmp_path / "run" / "control.sock"}"\n'
+        f'\n[control]\nsocket = "{tmp_path / "run" / "control.sock"}"\n{extra_toml}'
     )
+    environ = {k: v for k, v in _env(WAKEFUL_TELEGRAM_TOKEN=bot_api.token, **env).items()
+               if v != ""}
     return subprocess.Popen(
         [sys.executable, "-m", "wakeful", "run", "--config", str(config)],
-        cwd=REPO, env=_env(WAKEFUL_TELEGRAM_TOKEN=bot_api.token),
-        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+        cwd=REPO, env=environ, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
     )
 
 

@@ -14,7 +14,10 @@ import os
 import signal
 import sys
 import threading
-from typing import NoReturn
+from typing import TYPE_CHECKING, NoReturn
+
+if TYPE_CHECKING:
+    from wakeful.config import Config
 
 log = logging.getLogger("wakeful")
 
@@ -60,7 +63,8 @@ def main(argv: list[str] | None = None) -> int:
     if args.command == "check":
         from wakeful.ops.check import check_command
 
-        return check_command(args)
+        loaded = _load_config(args)
+        return loaded if isinstance(loaded, int) else check_command(loaded, args.log_level)
     if args.command == "state":
         from wakeful.control.client import state_command
 
@@ -91,9 +95,22 @@ def _hide_token(token_env: str) -> None:
             log.warning("could not make the process non-dumpable: errno %d", ctypes.get_errno())
 
 
+def _load_config(args: argparse.Namespace) -> Config | int:
+    """The config `run` and `check` share, token included; or the exit status 2, with the
+    one-line reason printed."""
+    from wakeful.config import ConfigError, load
+
+    try:
+        config = load(args.config)
+        config.require_token()
+    except ConfigError as exc:
+        print(f"wakeful: config error: {exc}", file=sys.stderr)
+        return 2
+    return config
+
+
 def _run(args: argparse.Namespace) -> int:
     from wakeful import logs
-    from wakeful.config import ConfigError, load
     from wakeful.control.errors import ControlError
     from wakeful.control.server import ControlServer
     from wakeful.ops.check import preflight
@@ -102,13 +119,11 @@ def _run(args: argparse.Namespace) -> int:
     from wakeful.service import Service
     from wakeful.state.journal import JournalError
 
-    try:
-        config = load(args.config)
-        token = config.require_token()
-    except ConfigError as exc:
-        print(f"wakeful: config error: {exc}", file=sys.stderr)
-        return 2
-    logs.configure(args.log_level, [token], json_lines=config.service.log_format == "json")
+    config = _load_config(args)
+    if isinstance(config, int):
+        return config
+    logs.configure(args.log_level, [config.require_token()],
+                   json_lines=config.service.log_format == "json")
     problems = preflight(config)
     if problems:
         for problem in problems:

@@ -10,7 +10,6 @@ from __future__ import annotations
 import difflib
 import os
 import shlex
-import sys
 import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass, field, fields, replace
@@ -20,6 +19,7 @@ from typing import Any
 from telegram.constants import ReactionEmoji
 
 from wakeful.brain.command import reserved_flag
+from wakeful.brain.config import BrainConfig, RunnerKind
 from wakeful.delivery.settings import DeliveryConfig
 from wakeful.ingest.admission import GroupMessages
 from wakeful.state.database import SYNCHRONOUS
@@ -72,36 +72,6 @@ class TelegramConfig:
     group_messages: str = GroupMessages.ALL.value
     # A stranger hears "not on the allowlist" at most once per chat per this many seconds.
     refusal_every: float = 600.0
-
-
-@dataclass(frozen=True)
-class BrainConfig:
-    """[brain]: how turns run. docs/brain.md explains every key; times are seconds."""
-
-    # The stand-in by default so a fresh checkout works with no account; production
-    # configs point this at `claude` (see config.example.toml).
-    command: tuple[str, ...] = (sys.executable, "-m", "wakeful.brain.standin")
-    model: str | None = None
-    allowed_tools: tuple[str, ...] = ()
-    permission_mode: str | None = None
-    extra_args: tuple[str, ...] = ()
-    # The brain starts with an empty environment plus these (never the bot token).
-    env: Mapping[str, str] = field(default_factory=dict)
-    env_passthrough: tuple[str, ...] = (
-        "PATH", "HOME", "LANG", "LC_ALL", "TMPDIR", "USER",
-        "ANTHROPIC_API_KEY", "CLAUDE_CODE_OAUTH_TOKEN", "CLAUDE_CONFIG_DIR",
-    )
-    workdir: str | None = None  # may contain {chat_id}
-    max_concurrent: int = 4
-    first_event_timeout: float = 120.0
-    idle_timeout: float = 300.0
-    turn_budget: float = 900.0
-    result_grace: float = 5.0
-    kill_grace: float = 2.0
-    max_attempts: int = 3
-    retry_budget: float = 120.0
-    retry_initial_delay: float = 2.0
-    retry_max_delay: float = 30.0
 
 
 @dataclass(frozen=True)
@@ -398,6 +368,12 @@ def _validate_brain(brain: BrainConfig) -> None:
         raise ConfigError("[brain] max_attempts must be at least 1")
     if not 0 <= brain.retry_initial_delay <= brain.retry_max_delay:
         raise ConfigError("[brain] retry_initial_delay must be between 0 and retry_max_delay")
+    if brain.runner not in {r.value for r in RunnerKind}:
+        raise ConfigError(f'[brain] runner must be "local" or "ray", got {brain.runner!r}')
+    if brain.node_slots < 1:
+        raise ConfigError("[brain] node_slots must be at least 1")
+    if not brain.ray_address.strip():
+        raise ConfigError('[brain] ray_address must not be empty (use "auto")')
     for key in ("model", "permission_mode"):
         value = getattr(brain, key)
         if value is not None and (not value or any(c.isspace() for c in value)):

@@ -305,6 +305,12 @@ class BrainProcessEnded:
 
 
 @dataclass(frozen=True)
+class RunnerChanged:
+    """Turn runner thread -> brain pool: nodes came or went, or the cluster came back:
+    the waiting line may move now."""
+
+
+@dataclass(frozen=True)
 class TurnRetryDue:
     """Timer -> brain pool: a turn's backoff is over; queue its next attempt."""
 

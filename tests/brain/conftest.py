@@ -149,3 +149,11 @@ def standin_bridge(
         return Bridge(bot_api, run_service(config), run_service)
 
     return start
+
+
+@pytest.fixture(scope="session")
+def ray_cluster() -> Iterator[Any]:
+    """One loopback Ray cluster (head + 2 workers) shared by every `ray` test of the run."""
+    from tests.brain.ray_cluster import start_cluster
+
+    yield from start_cluster()

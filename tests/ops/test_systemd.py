@@ -12,7 +12,6 @@ import os
 import signal
 import socket
 import subprocess
-import sys
 import tempfile
 import threading
 import time
@@ -26,7 +25,8 @@ import pytest
 
 from tests.conftest import BotApi
 from tests.supervision.harness import HANG_GUARD, advance
-from tests.test_cli import REPO, _descendants, _env, _reap
+from tests.test_cli import _descendants, _reap
+from tests.test_cli import _start_run as start_run
 from wakeful.clock import FakeClock
 from wakeful.config import WatchdogConfig
 from wakeful.ops.liveness import POLL_MARGIN, Verdict, decide, status_line
@@ -329,21 +329,10 @@ def test_a_wedged_critical_actor_gets_no_watchdog_ping_until_it_is_replaced(
 
 def _start_run(bot_api: BotApi, tmp_path: Path, fake: FakeSystemd, chat: int,
                brain_delay: float, log_format: str = "plain") -> subprocess.Popen[str]:
-    config = tmp_path / "wakeful.toml"
-    config.write_text(
-        f'[telegram]\nbase_url = "{bot_api.server.base_url}"\npoll_timeout = 2\n'
-        f"allowed_user_ids = [{chat}]\n\n"
-        f'[brain]\ncommand = ["{sys.executable}", "-m", "wakeful.brain.standin", '
-        f'"--delay", "{brain_delay}"]\n\n[journal]\npath = "{tmp_path / "journal.sqlite3"}"\n'
-        f'\n[service]\nlog_format = "{log_format}"\n'
-    )
-    env = _env(WAKEFUL_TELEGRAM_TOKEN=bot_api.token, NOTIFY_SOCKET=fake.address,
-               WATCHDOG_USEC=str(WATCHDOG_USEC))
-    env.pop("WATCHDOG_PID", None)
-    env.pop("JOURNAL_STREAM", None)
-    return subprocess.Popen([sys.executable, "-m", "wakeful", "run", "--config", str(config)],
-                            cwd=REPO, env=env, stdout=subprocess.PIPE,
-                            stderr=subprocess.STDOUT, text=True)
+    return start_run(bot_api, tmp_path, chat, brain_delay,
+                     extra_toml=f'\n[service]\nlog_format = "{log_format}"\n',
+                     NOTIFY_SOCKET=fake.address, WATCHDOG_USEC=str(WATCHDOG_USEC),
+                     WATCHDOG_PID="", JOURNAL_STREAM="")
 
 
 def _stop(proc: subprocess.Popen[str]) -> str:

@@ -1,7 +1,8 @@
 """BrainPool: the one place that decides brain concurrency, retries and fallbacks.
 
-A turn runs as one or more attempts, each in its own child process
-(wakeful/brain/process.py). This actor admits attempts under the cap, in FIFO order
+A turn runs as one or more attempts, each in its own child process, started by the
+turn runner (wakeful/brain/runner.py: on this machine, or on a Ray cluster's nodes;
+the pool only talks to the protocol). This actor admits attempts under the cap, in FIFO order
 and at most one turn per chat; tells waiting chats their place in line; decides from
 each attempt's outcome whether to answer, retry later (tenacity's strategies, timed by
 `tell_later`, never by sleeping) or fall back to a fresh session.
@@ -28,14 +29,14 @@ from typing import Any
 
 from wakeful.actors.names import chat_address
 from wakeful.actors.turns import Turn, answer_for
-from wakeful.brain import command, process
+from wakeful.brain import command
 from wakeful.brain.child import ChildReport, Spawned, TurnSpec
 from wakeful.brain.events import ApiRetry, BrainEvent, SessionStarted, TextDelta, ToolUse
 from wakeful.brain.leftovers import kill_leftover_group
 from wakeful.brain.outcome import Failure, Outcome, summarize
-from wakeful.brain.process import BrainProcess
 from wakeful.brain.retry_policy import RetryPolicy
-from wakeful.brain.timers import TimerLimits
+from wakeful.brain.runner import RunnerUnavailable, TurnHandle, TurnRunner
+from wakeful.brain.runners import make_runner
 from wakeful.config import BrainConfig
 from wakeful.histogram import TURN_SECONDS, LabelledHistograms
 from wakeful.messages import (
@@ -44,6 +45,7 @@ from wakeful.messages import (
     DrainDeadlinePassed,
     DrainRequested,
     PositionsDue,
+    RunnerChanged,
     TurnAbandoned,
     TurnCancelRequested,
     TurnDeadlinePassed,
@@ -81,7 +83,7 @@ def worth_telling(told: int | None, position: int) -> bool:
 @dataclass
 class _Attempt:
     turn: Turn
-    process: BrainProcess
+    process: TurnHandle
     started_at: float
     events: list[BrainEvent] = field(default_factory=list)
     report: ChildReport | None = None
@@ -94,10 +96,8 @@ class BrainPool(SupervisedActor):
         super().__init__(ctx)
         self.config = config
         self._journal = journal
-        self._limits = TimerLimits(
-            first_event=config.first_event_timeout, idle=config.idle_timeout,
-            budget=config.turn_budget, result_grace=config.result_grace,
-        )
+        self._limits = config.limits()
+        self._runner: TurnRunner | None = None  # made in started(): it may start threads
         self._policy = RetryPolicy(config.max_attempts, config.retry_budget,
                                    config.retry_initial_delay, config.retry_max_delay)
         self._waiting: deque[Turn] = deque()
@@ -126,19 +126,33 @@ class BrainPool(SupervisedActor):
                 self.leftovers_killed += killed
                 log.warning("killed %d processes of a brain left running by an earlier "
                             "owner (pid %d)", killed, leftover.pid)
-        process.warm_up()
+        pool = self.actor_ref
+        self._runner = make_runner(self.config, lambda: tell_quietly(pool, RunnerChanged()))
+        self._runner.warm_up()
+
+    @property
+    def runner(self) -> TurnRunner:
+        assert self._runner is not None, "the runner is made when the pool starts"
+        return self._runner
 
     def stopping(self) -> None:
         for attempt in self._running.values():
             attempt.process.kill()
+        if self._runner is not None:
+            self._runner.close()
 
     def snapshot(self) -> dict[str, Any]:
         now = self.ctx.clock.monotonic()
+        status = self.runner.status()
         return {
             "cap": self.config.max_concurrent,
+            "runner": status.kind,
+            "runner_state": status.state,
+            "nodes": list(status.nodes),
             "running": [
                 {"turn": a.turn.turn_id, "attempt_id": key, "chat": a.turn.chat_id,
                  "update_id": a.turn.update_id, "attempt": a.turn.attempts,
+                 "node": a.process.node,
                  "pid": a.brain_pid, "seconds": round(now - a.started_at, 1),
                  "session_id": _session(a),
                  "last_event": a.last_event[0] if a.last_event else None,
@@ -180,6 +194,8 @@ class BrainPool(SupervisedActor):
                 self._on_drain_deadline()
             case PositionsDue():
                 self._tell_positions()
+            case RunnerChanged():
+                self._admit()
             case _:
                 return super().handle(message)
         return None
@@ -213,19 +229,22 @@ class BrainPool(SupervisedActor):
         if self._draining is not None:
             return
         busy_chats = {a.turn.chat_id for a in self._running.values()}
-        free = self.config.max_concurrent - len(self._running)
-        starting: list[Turn] = []
-        for turn in self._waiting:
-            if len(starting) >= free:
+        free = min(self.config.max_concurrent - len(self._running), self.runner.capacity())
+        started = False
+        while free > 0:
+            # One turn per chat (it keeps its place), and only where the runner has room:
+            # a chat pinned to a full node waits while others go past it.
+            turn = next((t for t in self._waiting if t.chat_id not in busy_chats
+                         and self.runner.accepts(t.chat_id)), None)
+            if turn is None:
                 break
-            if turn.chat_id not in busy_chats:  # one turn per chat; it keeps its place
-                busy_chats.add(turn.chat_id)
-                starting.append(turn)
-        for turn in starting:
+            busy_chats.add(turn.chat_id)
             self._waiting.remove(turn)  # near the head: cheap
-            if self._claim(turn):
-                self._start_attempt(turn)
-        if starting and self._waiting and not self._positions_due:
+            free -= 1
+            if self._claim(turn) and not self._start_attempt(turn):
+                break  # the runner turned it away (back at the head): it says when to retry
+            started = True
+        if started and self._waiting and not self._positions_due:
             # Everyone behind moved up; they hear it on the next round, not each time.
             self._positions_due = True
             self.tell_later(POSITION_EVERY, PositionsDue())
@@ -258,7 +277,8 @@ class BrainPool(SupervisedActor):
         turn.told_position = position
         self._tell_chat(turn, TurnQueued(turn.chat_id, turn.turn_id, position))
 
-    def _start_attempt(self, turn: Turn) -> None:
+    def _start_attempt(self, turn: Turn) -> bool:
+        """False if the runner could not take it now; the turn is back at the head."""
         attempt_id = f"t{next(self._seq)}"
         now = self.ctx.clock.monotonic()
         spec = TurnSpec(
@@ -271,11 +291,26 @@ class BrainPool(SupervisedActor):
             kill_grace=self.config.kill_grace,
         )
         pool = self.actor_ref
-        brain = BrainProcess(
-            spec,
-            on_item=lambda item: tell_quietly(pool, BrainOutput(attempt_id, item)),
-            on_exit=lambda code: tell_quietly(pool, BrainProcessEnded(attempt_id, code)),
-        )
+        try:
+            brain = self.runner.start(
+                spec, turn.chat_id,
+                on_item=lambda item: tell_quietly(pool, BrainOutput(attempt_id, item)),
+                on_exit=lambda code: tell_quietly(pool, BrainProcessEnded(attempt_id, code)),
+            )
+        except RunnerUnavailable as exc:
+            log.info("turn %s waits: %s", turn.turn_id, exc)
+            self._waiting.appendleft(turn)
+            return False
+        except Exception as exc:  # a turn that cannot start fails alone, not the pool
+            log.error("cannot start a brain process: %s", exc)
+            turn.attempts += 1
+            self.attempts_started += 1
+            if turn.first_started_at is None:
+                turn.first_started_at = now
+                self.turns_started += 1
+            self._finish(turn, Outcome(False, "", Failure.SPAWN_FAILED,
+                                       f"cannot start a brain process: {exc}"), now)
+            return True
         self._running[attempt_id] = _Attempt(turn, brain, now)
         turn.attempts += 1
         turn.told_position = None
@@ -284,18 +319,11 @@ class BrainPool(SupervisedActor):
             self.turns_started += 1
         self.attempts_started += 1
         self.peak_running = max(self.peak_running, len(self._running))
-        try:
-            brain.start()
-        except Exception as exc:  # a turn that cannot start fails alone, not the pool
-            log.error("cannot start a brain process: %s", exc)
-            self._running.pop(attempt_id)
-            self._finish(turn, Outcome(False, "", Failure.SPAWN_FAILED,
-                                       f"cannot start a brain process: {exc}"), now)
-            return
         # Backstop in case the child itself wedges: it enforces the budget, we enforce it on it.
         self.tell_later(self.config.turn_budget + 2 * self.config.kill_grace + 5.0,
                         TurnDeadlinePassed(attempt_id))
         self._tell_chat(turn, TurnStarted(turn.chat_id, turn.turn_id, turn.attempts))
+        return True
 
     # --- what a running attempt reports ----------------------------------------------
 
@@ -309,9 +337,10 @@ class BrainPool(SupervisedActor):
         elif isinstance(item, Spawned):
             attempt.brain_pid = item.pid
             # Recorded so that whoever comes after us (a replacement pool, the next run)
-            # can kill this brain if we cannot.
-            self._journal.brain_started(attempt.turn.update_id, self.ctx.generation,
-                                        item.pid, item.start_time)
+            # can kill this brain if we cannot; a pid on another node means nothing here.
+            if attempt.process.local:
+                self._journal.brain_started(attempt.turn.update_id, self.ctx.generation,
+                                            item.pid, item.start_time)
         else:
             attempt.last_event = (_kind(item), self.ctx.clock.monotonic())
             if not isinstance(item, TextDelta):  # the full text comes again, assembled
@@ -477,7 +506,7 @@ class BrainPool(SupervisedActor):
                         attempt_id, report.strays_killed)
         self._recent.append({
             "attempt_id": attempt_id, "turn": turn.turn_id, "chat": turn.chat_id,
-            "attempt": turn.attempts, "pgid": attempt.brain_pid,
+            "attempt": turn.attempts, "pgid": attempt.brain_pid, "node": attempt.process.node,
             "reason": report.reason if report else "worker_died",
             "exit_code": report.exit_code if report else None,
             "failure": outcome.failure.value if outcome.failure else None,

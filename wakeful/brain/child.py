@@ -75,7 +75,8 @@ class ChildReport:
     """Last item on the pipe: how the brain process ended."""
 
     exit_code: int | None
-    # "exited", "cancelled", "parent_gone", "spawn_failed", or an Expiry value
+    # "exited", "cancelled", "parent_gone", "spawn_failed", or an Expiry value; "node_lost"
+    # is written by a remote runner for a child it lost with its node (outcome.NODE_LOST)
     reason: str
     garbage_lines: int
     stderr_tail: str

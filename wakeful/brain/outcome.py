@@ -30,12 +30,16 @@ NO_TEXT_AFTER_TOOLS = "(Claude finished without a text reply.)"
 # hangup. None of them is the brain failing, and wakeful's own kills are told apart
 # by the child's reason, not by the signal.
 _STOP_SIGNALS = (signal.SIGTERM, signal.SIGINT, signal.SIGHUP)
+# A ChildReport's reason when a remote runner lost the child with its node: no child
+# wrote that report, the runner did, for the turn it can no longer see.
+NODE_LOST = "node_lost"
 
 
 class Failure(StrEnum):
     CANCELLED = "cancelled"
     SPAWN_FAILED = "spawn_failed"
     WORKER_DIED = "worker_died"
+    NODE_LOST = "node_lost"  # the cluster node (or its runner) running the turn went away
     NO_FIRST_EVENT = "no_first_event"
     IDLE = "idle"
     BUDGET = "budget"
@@ -123,6 +127,8 @@ def summarize(
     if report is None:
         return fail(Failure.WORKER_DIED,
                     f"the brain's worker process died (exit status {exitcode})")
+    if report.reason == NODE_LOST:
+        return fail(Failure.NODE_LOST, "the machine running the brain went away")
     if report.reason == "spawn_failed":
         return fail(Failure.SPAWN_FAILED, f"the brain could not be started: {report.stderr_tail}")
     if result is None:

@@ -19,6 +19,10 @@ RETRYABLE_STATUSES = frozenset({408, 409, 429, 500, 502, 503, 504, 529})
 
 
 def worth_retrying(outcome: Outcome) -> bool:
+    if outcome.failure is Failure.NODE_LOST:
+        # At least once, as after a crash of the whole service: the message would
+        # otherwise be lost with a machine, even if a draft of it was already shown.
+        return True
     # Once the user could have seen something (or a tool changed something), a
     # second run would repeat it: never.
     if outcome.ok or outcome.visible:

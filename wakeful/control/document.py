@@ -155,7 +155,7 @@ def _turn(snapshot: dict[str, Any], pool: _PoolIndex, previews: bool) -> dict[st
                             "age_s": snapshot.get("turn_age")}
     running = pool.running.get(turn_id)
     if running is not None:
-        turn.update(state="running", attempt=running.get("attempt"),
+        turn.update(state="running", attempt=running.get("attempt"), node=running.get("node"),
                     brain_pid=running.get("pid"), running_for_s=running.get("seconds"),
                     last_event=running.get("last_event"),
                     last_event_age_s=running.get("last_event_age"),

@@ -171,18 +171,34 @@ def _pool(doc: dict[str, Any]) -> RenderableType:
         f"  cap {pool.get('cap')} · busy {pool.get('busy')} · waiting {len(waiting)}"
         f"{_list(waiting)} · backing off {len(pool.get('backing_off', []))}"
         f"{_list(pool.get('backing_off', []))}",
-        "  draining" if pool.get("draining") else "")
+        "  draining" if pool.get("draining") else "",
+        _runner(pool))
     table = Table(box=None, pad_edge=False, show_edge=False)
-    for column in ("chat", "turn", "attempt", "brain pid", "running for", "last event",
-                   "session"):
+    for column in ("chat", "turn", "attempt", "node", "brain pid", "running for",
+                   "last event", "session"):
         table.add_column(column)
     for r in pool.get("running", []):
         event = (f"{r['last_event']} {seconds(r.get('last_event_age'))} ago"
                  if r.get("last_event") else "-")
         table.add_row(str(r.get("chat")), str(r.get("turn")), str(r.get("attempt")),
-                      _or_dash(r.get("pid")), seconds(r.get("seconds")), event,
-                      _or_dash(r.get("session_id")))
+                      _node(r.get("node")), _or_dash(r.get("pid")), seconds(r.get("seconds")),
+                      event, _or_dash(r.get("session_id")))
     return Group(summary, table) if pool.get("running") else summary
+
+
+def _runner(pool: dict[str, Any]) -> str:
+    """Where turns run: "local", or the Ray cluster's state and each node's slots."""
+    kind = pool.get("runner")
+    if kind is None or kind == "local":
+        return ""
+    nodes = " ".join(f"{_node(n.get('node'))}@{n.get('address')} {n.get('busy')}/{n.get('slots')}"
+                     for n in pool.get("nodes", []))
+    return f"\nrunner {kind} ({pool.get('runner_state')})" + (f" · nodes {nodes}" if nodes else "")
+
+
+def _node(node_id: str | None) -> str:
+    """This machine, or the first characters of a Ray node id (enough to tell them apart)."""
+    return "local" if node_id is None else node_id[:8]
 
 
 def _outbound(doc: dict[str, Any]) -> RenderableType:

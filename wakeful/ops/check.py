@@ -2,25 +2,27 @@
 
 Loading the config comes first and reports its own one-line errors. Then, in the
 order an operator reads them: the token (getMe), the webhook, the brain's program,
-its working directory, the journal's directory and the control socket's. Every problem
-is one line, never a traceback, and no line carries the bot token.
+its working directory, the Ray cluster (runner = "ray" only), the journal's directory
+and the control socket's. Every problem is one line, never a traceback, and no line
+carries the bot token.
 """
 
 from __future__ import annotations
 
-import argparse
 import asyncio
 import logging
 import os
 import sys
 
 from wakeful import logs
-from wakeful.config import Config, ConfigError, load
+from wakeful.brain.config import RunnerKind
+from wakeful.config import Config
 from wakeful.control.paths import SocketPlace, socket_place
 from wakeful.ops.brain_check import check_brain
 from wakeful.ops.control_check import check_control
 from wakeful.ops.findings import Finding, Outcome, redact
 from wakeful.ops.paths_check import check_journal, check_workdir
+from wakeful.ops.ray_check import check_ray
 from wakeful.ops.telegram_check import Sleep, check_telegram
 
 log = logging.getLogger(__name__)
@@ -36,6 +38,8 @@ def findings(config: Config, sleep: Sleep = asyncio.sleep) -> list[Finding]:
         found += check_telegram(config.telegram, config.token, sleep)
     found.append(check_brain(config.brain, os.environ, config.telegram.token_env))
     found.append(check_workdir(config.brain))
+    if config.brain.runner == RunnerKind.RAY:
+        found.append(check_ray(config.brain))
     journal = check_journal(config.journal.resolved_path())
     found.append(journal)
     control = socket_place(config)
@@ -66,14 +70,9 @@ def preflight(config: Config) -> list[str]:
     return problems
 
 
-def check_command(args: argparse.Namespace) -> int:
-    try:
-        config = load(args.config)
-        token = config.require_token()
-    except ConfigError as exc:
-        print(f"wakeful: config error: {exc}", file=sys.stderr)
-        return 2
-    logs.configure(args.log_level, [token])
+def check_command(config: Config, log_level: str) -> int:
+    """Print every finding (problems on stderr) for a loaded config; 2 if any is a problem."""
+    logs.configure(log_level, [config.require_token()])
     results = findings(config)
     for finding in results:
         if finding.outcome is Outcome.PROBLEM:

@@ -1,0 +1,105 @@
+"""The whole service with its brains on a loopback Ray cluster (head + 2 worker nodes).
+
+Real parts throughout: the tree, the local Bot API over HTTP, the stand-in brain in
+child processes started by each node's runner actor. Where a turn ran is read from
+the pool's state (`wakeful state` shows the same), how many brains ran at once from
+the brains' own start/end log.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.brain.turns import wait_until
+from tests.conftest import BotApi
+from wakeful.demo.report import measure, peak_concurrency
+from wakeful.demo.users import SimulatedUsers
+
+pytestmark = pytest.mark.ray
+
+GUARD = 120.0
+
+
+def ray_config(bot_api: BotApi, cluster: Any, chats: list[int], **brain: Any) -> Any:
+    return bot_api.config(chats, runner="ray", ray_address=cluster.address, **brain)
+
+
+def nodes_by_chat(pool: dict[str, Any]) -> dict[int, set[str]]:
+    found: dict[int, set[str]] = defaultdict(set)
+    for attempt in pool["recent"]:
+        found[attempt["chat"]].add(attempt["node"])
+    return found
+
+
+def test_twenty_chats_on_two_nodes_are_answered_in_order_under_one_cap(
+    bot_api: BotApi, run_service, ray_cluster: Any, tmp_path: Path
+) -> None:
+    chats = [300_000 + i for i in range(20)]
+    brain_log = tmp_path / "brains.log"
+    service = run_service(ray_config(bot_api, ray_cluster, chats, brain_delay=0.5, cap=3,
+                                     brain_log=brain_log))
+    wait_until(lambda: len(service.ask("brain_pool")["nodes"]) == 2, "both nodes to join",
+               timeout=GUARD)
+
+    users = SimulatedUsers(bot_api.core, chats, per_chat=3, gap=0.2).start()
+    users.join(timeout=30)
+    assert bot_api.core.wait_for(
+        lambda c: sum(len(bot_api.replies(chat)) for chat in chats) >= 60, timeout=GUARD
+    ), f"only {sum(len(bot_api.replies(chat)) for chat in chats)} of 60 answered"
+
+    report = measure(bot_api.core, users.sent())
+    assert report.answered == 60, report.problems
+    assert report.in_order
+    assert not report.problems
+    # The cap is the pool's, over the whole cluster: 3 at once, though the nodes have 4 slots.
+    assert peak_concurrency(brain_log) == 3
+    pool = service.ask("brain_pool")
+    assert pool["runner"] == "ray" and pool["runner_state"] == "ready"
+    placed = nodes_by_chat(pool)
+    assert set(placed) == set(chats)
+    assert all(len(nodes) == 1 for nodes in placed.values()), f"a chat moved: {placed}"
+    assert set().union(*placed.values()) == set(ray_cluster.worker_ids()), \
+        "the chats did not spread over both nodes"
+
+
+def test_a_worker_node_lost_mid_turn_retries_its_turn_on_the_other_node(
+    bot_api: BotApi, run_service, ray_cluster: Any, tmp_path: Path
+) -> None:
+    chats = [310_000 + i for i in range(6)]
+    service = run_service(ray_config(bot_api, ray_cluster, chats, brain_delay=4.0, cap=4))
+    wait_until(lambda: len(service.ask("brain_pool")["nodes"]) == 2, "both nodes to join",
+               timeout=GUARD)
+    for chat in chats:
+        bot_api.core.inject_text(chat, f"question of {chat}")
+
+    def victim() -> dict[str, Any] | None:
+        running = service.ask("brain_pool")["running"]
+        return next((r for r in running if r["pid"] is not None), None)
+
+    doomed = wait_until(victim, "a turn with its brain running", timeout=GUARD)
+    lost_node, lost_chat = doomed["node"], doomed["chat"]
+    ray_cluster.remove_worker(lost_node)
+    try:
+        for chat in chats:
+            replies = bot_api.wait_replies(chat, 1, timeout=GUARD)
+            assert len(replies) == 1, f"chat {chat}: {replies}"
+            assert replies[0].text == f"echo: question of {chat}"
+        attempts = [a for a in service.ask("brain_pool")["recent"] if a["chat"] == lost_chat]
+        assert [a["reason"] for a in attempts] == ["node_lost", "exited"], attempts
+        assert attempts[0]["node"] == lost_node
+        assert attempts[1]["node"] != lost_node
+        assert service.ask("brain_pool")["turns_failed"] == 0
+    finally:
+        ray_cluster.add_worker()  # the next test gets two workers again
+
+
+def test_wakeful_check_finds_the_cluster_and_counts_its_brain_slots(ray_cluster: Any) -> None:
+    from wakeful.brain.config import BrainConfig
+    from wakeful.ops.ray_check import check_ray
+
+    finding = check_ray(BrainConfig(runner="ray", ray_address=ray_cluster.address))
+    assert finding.line == f"ray cluster at {ray_cluster.address}: 2 nodes, 4 brain slots"

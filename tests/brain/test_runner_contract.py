@@ -1,0 +1,147 @@
+"""The turn-runner protocol, one suite for every runner: what the brain pool relies on.
+
+Each test runs against LocalRunner (fork-server children here) and RayRunner (the same
+children on the nodes of a loopback Ray cluster), with the stand-in brain.
+"""
+
+from __future__ import annotations
+
+import itertools
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.brain.turns import running, wait_until
+from wakeful.brain import standin
+from wakeful.brain.child import ChildReport, Spawned, TurnSpec
+from wakeful.brain.config import BrainConfig
+from wakeful.brain.events import SessionStarted, TurnResult
+from wakeful.brain.local_runner import LocalRunner
+from wakeful.brain.runner import RunnerUnavailable, TurnHandle, TurnRunner
+from wakeful.brain.timers import TimerLimits
+
+SLOTS = 2  # LocalRunner's; the Ray cluster has 2 workers x 2 slots
+GUARD = 60.0
+_ids = itertools.count(1)
+
+
+class Collected:
+    """What one turn sent back; callbacks arrive on the runner's threads."""
+
+    def __init__(self) -> None:
+        self.items: list[Any] = []
+        self.exitcode: int | None = None
+        self.exited = threading.Event()
+        self.exits = 0
+
+    def item(self, item: Any) -> None:
+        assert not self.exited.is_set(), f"{item!r} arrived after the exit"
+        self.items.append(item)
+
+    def exit(self, code: int | None) -> None:
+        self.exitcode = code
+        self.exits += 1
+        self.exited.set()
+
+    def wait(self) -> ChildReport:
+        assert self.exited.wait(GUARD), "the turn never reported its exit"
+        reports = [i for i in self.items if isinstance(i, ChildReport)]
+        assert len(reports) == 1, self.items
+        return reports[0]
+
+    def spawned(self) -> Spawned:
+        found: Spawned = wait_until(
+            lambda: next((i for i in self.items if isinstance(i, Spawned)), None), "Spawned",
+            timeout=GUARD)
+        return found
+
+
+@pytest.fixture(params=["local", pytest.param("ray", marks=pytest.mark.ray)])
+def runner(request: pytest.FixtureRequest) -> Iterator[TurnRunner]:
+    made: TurnRunner
+    if request.param == "local":
+        made = LocalRunner(SLOTS)
+    else:
+        cluster = request.getfixturevalue("ray_cluster")
+        from wakeful.brain.ray_runner import RayRunner
+
+        made = RayRunner(BrainConfig(runner="ray", ray_address=cluster.address),
+                         on_change=lambda: None, refresh=0.2)
+        wait_until(lambda: made.capacity() > 0, "the Ray nodes to join", timeout=GUARD)
+    made.warm_up()
+    yield made
+    made.close()
+
+
+def spec(prompt: str, tmp_path: Path, delay: float = 0.2,
+         limits: TimerLimits | None = None) -> TurnSpec:
+    return TurnSpec(
+        turn_id=f"c{next(_ids)}", argv=standin.command(delay), prompt=prompt,
+        env={"WAKEFUL_STANDIN_CHILDREN": str(tmp_path / "tools")},
+        cwd=str(tmp_path / "work"), limits=limits or TimerLimits(), kill_grace=1.0)
+
+
+def start(runner: TurnRunner, turn: TurnSpec, chat: int = 1) -> tuple[TurnHandle, Collected]:
+    got = Collected()
+    return runner.start(turn, chat, got.item, got.exit), got
+
+
+def test_items_arrive_in_order_spawned_events_report_then_the_exit(
+    runner: TurnRunner, tmp_path: Path
+) -> None:
+    _, got = start(runner, spec("hello", tmp_path))
+    report = got.wait()
+    assert isinstance(got.items[0], Spawned)
+    assert isinstance(got.items[1], SessionStarted)
+    assert isinstance(got.items[-2], TurnResult) and got.items[-2].text == "echo: hello"
+    assert got.items[-1] is report
+    assert (report.reason, report.exit_code, got.exitcode, got.exits) == ("exited", 0, 0, 1)
+    assert (tmp_path / "work").is_dir(), "the turn ran in its workdir"
+
+
+def test_cancel_kills_the_brains_whole_process_group(runner: TurnRunner, tmp_path: Path) -> None:
+    handle, got = start(runner, spec("[[spawn-child]] [[hang]]", tmp_path))
+    brain = got.spawned().pid
+    tool = wait_until(lambda: (tmp_path / "tools").exists() and
+                      (tmp_path / "tools").read_text().split(), "the brain's tool",
+                      timeout=GUARD)
+    handle.cancel()
+    report = got.wait()
+    assert report.reason == "cancelled"
+    assert not running(brain)
+    assert not running(int(tool[0])), "a tool of the cancelled brain survived"
+
+
+def test_the_first_event_timer_ends_a_silent_brain(runner: TurnRunner, tmp_path: Path) -> None:
+    silent = TimerLimits(first_event=1.0, idle=30.0, budget=30.0, result_grace=1.0)
+    _, got = start(runner, spec("[[hang]]", tmp_path, limits=silent))
+    report = got.wait()
+    assert report.reason == "no_first_event"
+    assert not running(got.spawned().pid)
+
+
+def test_no_more_turns_start_than_the_runner_has_slots(runner: TurnRunner, tmp_path: Path) -> None:
+    total = runner.capacity()
+    assert total >= 1
+    turns: list[tuple[TurnHandle, Collected]] = []
+    for chat in range(1, 200):
+        if runner.capacity() == 0:
+            break
+        if runner.accepts(chat):
+            turns.append(start(runner, spec("[[hang]]", tmp_path), chat))
+    assert len(turns) == total
+    assert not any(runner.accepts(chat) for chat in range(1, 50))
+    with pytest.raises(RunnerUnavailable):
+        start(runner, spec("[[hang]]", tmp_path), chat=1)
+    handle, got = turns.pop()
+    handle.kill()
+    got.wait() if got.items else got.exited.wait(GUARD)
+    wait_until(lambda: runner.capacity() == 1, "the killed turn's slot to come back",
+               timeout=GUARD)
+    for handle, got in turns:
+        handle.cancel()
+        assert got.exited.wait(GUARD)
+    wait_until(lambda: runner.capacity() == total, "every slot back", timeout=GUARD)

@@ -1,0 +1,101 @@
+"""The Ray actor on each node: runs turns there, with the same child code as at home.
+
+One per node, pinned to it. Each `run` call starts a `BrainProcess` (this node's fork
+server, `child.run_turn`: process group, timers, environment as given, kill on cancel)
+and yields its items as a Ray streaming generator, ending with `Exited`. The actor is
+threaded, so `cancel`/`kill` reach a turn while its `run` waits for the next item.
+
+Everything here runs in the actor's process on the node, on one of its threads.
+"""
+
+from __future__ import annotations
+
+import queue
+import threading
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any
+
+import ray
+
+from wakeful.brain import process
+from wakeful.brain.child import TurnSpec
+from wakeful.brain.process import BrainProcess
+
+ACTOR_PREFIX = "wakeful-node-"
+NAMESPACE = "wakeful"
+_actor_class: Any = None  # ray.remote(NodeRunner), made once when first needed
+
+
+@dataclass(frozen=True)
+class Exited:
+    """The last item of a turn's stream: the child is gone and reaped."""
+
+    code: int | None
+
+
+class NodeRunner:
+    """Turns on one node; made a Ray actor by `node_actor()`."""
+
+    def __init__(self) -> None:
+        self._turns: dict[str, BrainProcess] = {}
+        self._lock = threading.Lock()
+
+    def ready(self) -> str:
+        """Start the node's fork server; answer with the node's id once it is up."""
+        process.warm_up()
+        return str(ray.get_runtime_context().get_node_id())
+
+    def run(self, spec: TurnSpec) -> Iterator[Any]:
+        items: queue.Queue[Any] = queue.Queue()
+        brain = BrainProcess(spec, on_item=items.put,
+                             on_exit=lambda code: items.put(Exited(code)))
+        with self._lock:
+            self._turns[spec.turn_id] = brain
+        exited = False
+        try:
+            brain.start()
+            while not exited:
+                item = items.get()
+                exited = isinstance(item, Exited)
+                yield item
+        finally:
+            with self._lock:
+                self._turns.pop(spec.turn_id, None)
+            if not exited:
+                # The service stopped listening (it went away, or gave up): so does the turn.
+                brain.kill()
+
+    def cancel(self, turn_id: str) -> None:
+        with self._lock:
+            brain = self._turns.get(turn_id)
+        if brain is not None:
+            brain.cancel()
+
+    def kill(self, turn_id: str) -> None:
+        with self._lock:
+            brain = self._turns.get(turn_id)
+        if brain is not None:
+            brain.kill()
+
+    def running(self) -> int:
+        with self._lock:
+            return len(self._turns)
+
+
+def node_actor(node_id: str, slots: int) -> Any:
+    """A handle to `node_id`'s runner actor, created there unless it already runs.
+
+    Not detached: it belongs to this service and goes when the service does. Its
+    threads: one per possible turn, plus room for cancel, kill and ready calls.
+    """
+    from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
+
+    global _actor_class
+    if _actor_class is None:
+        _actor_class = ray.remote(NodeRunner)
+    return _actor_class.options(
+        name=f"{ACTOR_PREFIX}{node_id}", namespace=NAMESPACE, get_if_exists=True,
+        num_cpus=0, max_concurrency=2 * slots + 4, max_restarts=0,
+        scheduling_strategy=NodeAffinitySchedulingStrategy(node_id, soft=False),
+    ).remote()
