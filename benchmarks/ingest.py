@@ -173,7 +173,19 @@ class ServiceProcess:
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "wakeful", "--log-level", "WARNING", "run", "--config",
              str(config)], env={**env, "WAKEFUL_TELEGRAM_TOKEN": token},
-            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+            stdout=subprocess.DEVNULL, stderr=(Path(self._dir) / "service.log").open("w"))
+
+    def wait(self, core: BotApiCore, predicate: Any, timeout: float) -> bool:
+        """`core.wait_for`, except that a service which exited ends the wait with its log
+        (a benchmark that waits silently on a dead service measures nothing)."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if core.wait_for(predicate, timeout=min(1.0, deadline - time.monotonic())):
+                return True
+            if self.proc.poll() is not None:
+                log = (Path(self._dir) / "service.log").read_text()[-2000:]
+                raise RuntimeError(f"wakeful run exited ({self.proc.returncode}):\n{log}")
+        return False
 
     def status(self) -> dict[str, float]:
         """RSS (MB) and threads of the service process."""
@@ -201,7 +213,7 @@ def strangers(count: int, journal: str) -> dict[str, Any]:
         svc = ServiceProcess(server, token, [1], journal, SLEEPER, cap=1, idle_after=300.0)
         try:
             core.inject_text(1, "warm up", user_id=1)
-            core.wait_for(lambda c: any(r.kind == "reaction" for r in c.sent(1)), timeout=60)
+            svc.wait(core, lambda c: any(r.kind == "reaction" for r in c.sent(1)), timeout=60)
             time.sleep(1.0)
             before = svc.status()
             started = time.perf_counter()
@@ -210,8 +222,8 @@ def strangers(count: int, journal: str) -> dict[str, Any]:
                 for user in range(start, min(count, start + STRANGER_CHUNK)):
                     core.inject_text(5_000_000 + user, "let me in", user_id=5_000_000 + user)
                 done = min(count, start + STRANGER_CHUNK)
-                core.wait_for(lambda c, n=done: c.call_counts().get("sendMessage", 0) >= n,
-                              timeout=1200)
+                svc.wait(core, lambda c, n=done: c.call_counts().get("sendMessage", 0) >= n,
+                         timeout=1200)
                 rss.append(svc.status()["rss_mb"])
             elapsed = time.perf_counter() - started
             after = svc.status()
@@ -238,7 +250,7 @@ def resting(count: int, journal: str) -> dict[str, Any]:
         svc = ServiceProcess(server, token, ids, journal, QUICK, cap=8, idle_after=2.0)
         try:
             core.inject_text(ids[0], "warm up", user_id=ids[0])
-            core.wait_for(lambda c: any(r.kind == "message" and r.reply_to_message_id
+            svc.wait(core, lambda c: any(r.kind == "message" and r.reply_to_message_id
                                         for r in c.sent(ids[0])), timeout=60)
             time.sleep(3.0)  # its chat passivates: the baseline has no chat actor
             before = svc.status()
@@ -251,7 +263,7 @@ def resting(count: int, journal: str) -> dict[str, Any]:
                 return all(any(r.kind == "message" and r.reply_to_message_id
                                for r in c.sent(chat)) for chat in ids)
 
-            while not core.wait_for(answered, timeout=1.0):
+            while not svc.wait(core, answered, timeout=1.0):
                 now = svc.status()
                 peak = {k: max(peak[k], now[k]) for k in peak}
             elapsed = time.perf_counter() - started
