@@ -370,8 +370,6 @@ def _validate_brain(brain: BrainConfig) -> None:
         raise ConfigError("[brain] retry_initial_delay must be between 0 and retry_max_delay")
     if brain.runner not in {r.value for r in RunnerKind}:
         raise ConfigError(f'[brain] runner must be "local" or "ray", got {brain.runner!r}')
-    if brain.node_slots < 1:
-        raise ConfigError("[brain] node_slots must be at least 1")
     if not brain.ray_address.strip():
         raise ConfigError('[brain] ray_address must not be empty (use "auto")')
     for key in ("model", "permission_mode"):

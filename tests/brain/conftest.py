@@ -151,9 +151,10 @@ def standin_bridge(
     return start
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def ray_cluster() -> Iterator[Any]:
-    """One loopback Ray cluster (head + 2 workers) shared by every `ray` test of the run."""
+    """A loopback Ray cluster (head + 2 workers) shared by a module's `ray` tests; gone
+    after them, so the rest of the run does not share two cores with three raylets."""
     from tests.brain.ray_cluster import start_cluster
 
     yield from start_cluster()

@@ -7,7 +7,6 @@ where turns run and what survives a node's loss, not about Ray's throughput.
 
 from __future__ import annotations
 
-import os
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
@@ -47,8 +46,6 @@ class RayCluster:
 
 
 def start_cluster() -> Iterator[RayCluster]:
-    # Ray's own workers must find this checkout even when run from elsewhere.
-    os.environ.setdefault("RAY_ENABLE_UV_RUN_RUNTIME_ENV", "0")
     cluster = Cluster(initialize_head=True, head_node_args={
         "num_cpus": 1, "object_store_memory": STORE, "include_dashboard": False})
     found = RayCluster(cluster)

@@ -16,12 +16,14 @@ import pytest
 
 from tests.brain.turns import wait_until
 from tests.conftest import BotApi
+from wakeful.brain.config import BrainConfig
 from wakeful.demo.report import measure, peak_concurrency
 from wakeful.demo.users import SimulatedUsers
+from wakeful.ops.ray_check import check_ray
 
 pytestmark = pytest.mark.ray
 
-GUARD = 120.0
+GUARD = 60.0
 
 
 def ray_config(bot_api: BotApi, cluster: Any, chats: list[int], **brain: Any) -> Any:
@@ -98,8 +100,33 @@ def test_a_worker_node_lost_mid_turn_retries_its_turn_on_the_other_node(
 
 
 def test_wakeful_check_finds_the_cluster_and_counts_its_brain_slots(ray_cluster: Any) -> None:
-    from wakeful.brain.config import BrainConfig
-    from wakeful.ops.ray_check import check_ray
-
     finding = check_ray(BrainConfig(runner="ray", ray_address=ray_cluster.address))
     assert finding.line == f"ray cluster at {ray_cluster.address}: 2 nodes, 4 brain slots"
+
+
+def test_with_no_node_to_run_brains_messages_wait_in_line_and_run_when_one_joins(
+    bot_api: BotApi, run_service, ray_cluster: Any
+) -> None:
+    chats = [320_001, 320_002]
+    for node_id in ray_cluster.worker_ids():
+        ray_cluster.remove_worker(node_id)
+    try:
+        service = run_service(ray_config(bot_api, ray_cluster, chats, brain_delay=0.2))
+        wait_until(lambda: service.ask("brain_pool")["runner_state"] == "no nodes",
+                   "the runner to find no node", timeout=GUARD)
+        for chat in chats:
+            bot_api.core.inject_text(chat, f"hello from {chat}")
+        # Ingest goes on: each message is acknowledged, and its user told it waits.
+        for chat in chats:
+            assert bot_api.core.wait_for(lambda c, chat=chat: any(
+                r.text and "Waiting for a free brain" in r.text for r in c.sent(chat)),
+                timeout=GUARD), (bot_api.core.sent(chat), service.ask("brain_pool"))
+            assert any(r.kind == "reaction" for r in bot_api.core.sent(chat))
+        pool = service.ask("brain_pool")
+        assert sorted(pool["waiting"]) == chats and pool["busy"] == 0
+        assert not bot_api.replies(chats[0])
+    finally:
+        ray_cluster.add_worker()
+        ray_cluster.add_worker()
+    for chat in chats:
+        assert bot_api.wait_replies(chat, 1, timeout=GUARD)[0].text == f"echo: hello from {chat}"

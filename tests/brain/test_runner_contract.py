@@ -70,7 +70,8 @@ def runner(request: pytest.FixtureRequest) -> Iterator[TurnRunner]:
 
         made = RayRunner(BrainConfig(runner="ray", ray_address=cluster.address),
                          on_change=lambda: None, refresh=0.2)
-        wait_until(lambda: made.capacity() > 0, "the Ray nodes to join", timeout=GUARD)
+        wait_until(lambda: len(made.status().nodes) == 2, "both Ray nodes to join",
+                   timeout=GUARD)
     made.warm_up()
     yield made
     made.close()
@@ -123,7 +124,9 @@ def test_the_first_event_timer_ends_a_silent_brain(runner: TurnRunner, tmp_path:
     assert not running(got.spawned().pid)
 
 
-def test_no_more_turns_start_than_the_runner_has_slots(runner: TurnRunner, tmp_path: Path) -> None:
+def test_no_more_turns_start_than_the_runner_has_slots_and_a_kill_frees_one(
+    runner: TurnRunner, tmp_path: Path
+) -> None:
     total = runner.capacity()
     assert total >= 1
     turns: list[tuple[TurnHandle, Collected]] = []
@@ -137,11 +140,27 @@ def test_no_more_turns_start_than_the_runner_has_slots(runner: TurnRunner, tmp_p
     with pytest.raises(RunnerUnavailable):
         start(runner, spec("[[hang]]", tmp_path), chat=1)
     handle, got = turns.pop()
+    brain = got.spawned().pid
     handle.kill()
-    got.wait() if got.items else got.exited.wait(GUARD)
+    assert got.exited.wait(GUARD)
+    wait_until(lambda: not running(brain), "the killed brain to die", timeout=GUARD)
     wait_until(lambda: runner.capacity() == 1, "the killed turn's slot to come back",
                timeout=GUARD)
     for handle, got in turns:
         handle.cancel()
         assert got.exited.wait(GUARD)
     wait_until(lambda: runner.capacity() == total, "every slot back", timeout=GUARD)
+
+
+def test_a_turn_killed_before_its_child_started_never_starts(
+    runner: TurnRunner, tmp_path: Path
+) -> None:
+    slots = runner.capacity()
+    handle, got = start(runner, spec("[[hang]]", tmp_path))
+    handle.kill()  # at once: on a node, the kill may overtake the start
+    assert got.exited.wait(GUARD)
+    spawned = [i for i in got.items if isinstance(i, Spawned)]
+    if spawned:
+        wait_until(lambda: not running(spawned[0].pid), "the killed brain to die",
+                   timeout=GUARD)
+    wait_until(lambda: runner.capacity() == slots, "the slot back", timeout=GUARD)

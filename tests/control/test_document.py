@@ -25,6 +25,7 @@ def _raw(**actors: dict[str, Any]) -> dict[str, Any]:
         "brain_pool": {"supervisor": "root", "mailbox": 3, "generation": 1, "fenced": False,
                        "cap": 1, "busy": 1, "waiting": [7], "backing_off": [],
                        "running": [{"turn": "5/1/1", "chat": 5, "pid": 4242, "seconds": 9.0,
+                                    "node": "node-b",
                                     "attempt": 1, "last_event": "tool_use",
                                     "last_event_age": 1.5, "session_id": "s-1"}],
                        "histograms": {"turn_seconds": {}}},
@@ -88,7 +89,8 @@ def test_a_chats_turn_is_joined_with_the_pool_and_idle_chats_are_only_counted() 
     chats = {c["chat_id"]: c for c in doc["chats"]}
     assert set(chats) == {5, 7} and doc["idle_chats"] == 1
     assert chats[5]["turn"] == {
-        "id": "5/1/1", "state": "running", "age_s": 9.5, "attempt": 1, "brain_pid": 4242,
+        "id": "5/1/1", "state": "running", "age_s": 9.5, "attempt": 1, "node": "node-b",
+        "brain_pid": 4242,
         "running_for_s": 9.0, "last_event": "tool_use", "last_event_age_s": 1.5,
         "session_id": "s-1", "preview": "[bold]not markup[/bold]"}
     assert chats[7]["turn"]["state"] == "waiting" and chats[7]["turn"]["position"] == 1
@@ -136,3 +138,27 @@ def test_durations_and_sizes_read_like_a_person_would_say_them() -> None:
         "-", "0.2s", "59.9s", "1m01s", "59m59s", "5h02m", "3d00h"]
     assert [size(v) for v in (None, 10, 2048, 5 * 1024 ** 3)] == [
         "-", "10 B", "2.0 KiB", "5.0 GiB"]
+
+
+def test_a_ray_pool_shows_its_runner_nodes_and_the_node_of_each_running_turn() -> None:
+    raw = _raw()
+    raw["actors"]["brain_pool"].update(
+        runner="ray", runner_state="ready",
+        nodes=[{"node": "node-a0123456789", "address": "10.0.0.1", "slots": 2, "busy": 0},
+               {"node": "node-b0123456789", "address": "10.0.0.2", "slots": 2, "busy": 1}])
+    raw["actors"]["brain_pool"]["running"][0]["node"] = "node-b0123456789"
+    text = render_text(build(raw), width=160)
+    assert "runner ray (ready) · nodes node-a01@10.0.0.1 0/2 node-b01@10.0.0.2 1/2" in text
+    assert "brain pid 4242 on node node-b01" in text  # the chat's line in the tree
+    row = next(line for line in text.splitlines() if line.startswith("5 "))
+    assert row.split()[:5] == ["5", "5/1/1", "1", "node-b01", "4242"]  # the running table
+
+
+def test_a_local_pool_names_no_runner_and_its_turns_run_locally() -> None:
+    raw = _raw()
+    del raw["actors"]["brain_pool"]["running"][0]["node"]  # this machine
+    raw["actors"]["brain_pool"]["runner"] = "local"
+    text = render_text(build(raw), width=160)
+    assert "runner" not in text and "on node" not in text
+    row = next(line for line in text.splitlines() if line.startswith("5 "))
+    assert row.split()[:5] == ["5", "5/1/1", "1", "local", "4242"]

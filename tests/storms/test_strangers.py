@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import threading
+import time
 from dataclasses import replace
 from pathlib import Path
 
@@ -18,6 +19,7 @@ from tests.conftest import BotApi
 from tests.storms.process import UNTHROTTLED, in_process_service
 from tests.supervision.faults import FaultyJournal
 from tests.supervision.harness import settle, settle_until
+from wakeful.delivery.limits import SWEEP_EVERY
 from wakeful.testing.bot_api import BotApiCore
 
 GROUP = -5_000
@@ -126,18 +128,27 @@ def test_a_flood_of_strangers_costs_no_actor_no_row_and_one_refusal_each(
     core, svc = in_process_service(tmp_path, [OWNER], delivery=UNTHROTTLED)
     try:
         threads_before = threading.active_count()
-        for user in range(1, strangers + 1):
-            core.inject_text(1_000_000 + user, "hello?", user_id=1_000_000 + user)
-        assert core.wait_for(lambda c: c.pending_update_ids() == [], timeout=240)
-        settle(svc.directory)
-        assert settle_until(svc.directory, lambda: core.call_counts().get(
-            "sendMessage", 0) == strangers, timeout=120)
+        # Two waves, a quiet second apart: the first wave's chats have gone quiet by the
+        # time the second is sent to.
+        waves = (range(1, strangers // 2 + 1), range(strangers // 2 + 1, strangers + 1))
+        for wave in waves:
+            for user in wave:
+                core.inject_text(1_000_000 + user, "hello?", user_id=1_000_000 + user)
+            assert core.wait_for(lambda c: c.pending_update_ids() == [], timeout=240)
+            settle(svc.directory)
+            assert settle_until(svc.directory, lambda n=wave[-1]: core.call_counts().get(
+                "sendMessage", 0) == n, timeout=120)
+            time.sleep(1.2)
         poller = svc.ask("poller")
         assert poller["refused"] == strangers and poller["admitted"] == 0
         assert svc.ask("chats")["children"] == [], "no chat actor for a stranger"
         journal = svc.journal.summary()
         assert journal["messages"] == {} and journal["refusals_kept"] == strangers
         assert threading.active_count() <= threads_before + 2, "no thread per stranger"
+        # Nor a flood-limit window per stranger, kept forever: a sweep every SWEEP_EVERY
+        # calls drops the first wave's (quiet for a second); at most the windows of the
+        # calls since the last sweep remain.
+        assert svc.ask("outbound")["limit_windows"] <= SWEEP_EVERY + strangers % SWEEP_EVERY
         # The same strangers again, within the window: silence, and still no work.
         for user in range(1, 101):
             core.inject_text(1_000_000 + user, "hello again?", user_id=1_000_000 + user)

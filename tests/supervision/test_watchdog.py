@@ -2,7 +2,14 @@
 
 from __future__ import annotations
 
-from tests.supervision.harness import Hang, Journal, Poke, Tree, supervisor_spec, worker
+from tests.supervision.harness import (
+    Hang,
+    Journal,
+    Poke,
+    Tree,
+    supervisor_spec,
+    worker,
+)
 from wakeful.actors.watchdog import Watchdog
 from wakeful.supervision.spec import ChildSpec
 
@@ -67,6 +74,28 @@ def test_a_wedged_actor_is_replaced_within_two_heartbeat_intervals(tree) -> None
     assert t.abandoned.summary() == {"alive": 0, "total": 1, "limit": None, "threads": []}
     t.advance(3 * INTERVAL, step=TICK)
     assert t.ask("watchdog")["stale_reported"] == 1, "the replacement is healthy"
+
+
+def test_an_actor_working_through_a_backlog_is_busy_not_wedged(tree) -> None:
+    """Its pings wait behind 6 s of work (four times stale_after), but it finishes a
+    message every 0.3 s: it beats on its own and is never replaced. (A handler that does
+    not return within stale_after is still a wedge: the test above.)"""
+    journal = Journal()
+    t = _watched_tree(tree, journal)
+    t.advance(2 * INTERVAL, step=TICK)
+    backlog = [Hang() for _ in range(20)]
+    for work in backlog:
+        t.tell("w", work)
+    t.tell("w", Poke("done"))
+    for work in backlog:
+        assert work.entered.wait(10)
+        t.advance(0.3, step=TICK, skip={"w"})  # each message takes 0.3 s
+        work.released.set()
+    journal.wait_for("poked", "w", 1, "done")
+    t.settle()
+    dog = t.ask("watchdog")
+    assert dog["stale_reported"] == 0, dog["stale"]
+    assert t.children()["w"]["generation"] == 1
 
 
 def test_a_restarted_watchdog_keeps_watching_everyone(tree) -> None:

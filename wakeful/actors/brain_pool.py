@@ -298,8 +298,11 @@ class BrainPool(SupervisedActor):
                 on_exit=lambda code: tell_quietly(pool, BrainProcessEnded(attempt_id, code)),
             )
         except RunnerUnavailable as exc:
+            # Its slot went away between `accepts` and `start` (a node left): first in line.
             log.info("turn %s waits: %s", turn.turn_id, exc)
             self._waiting.appendleft(turn)
+            if worth_telling(turn.told_position, 1):
+                self._tell_position(turn, 1)
             return False
         except Exception as exc:  # a turn that cannot start fails alone, not the pool
             log.error("cannot start a brain process: %s", exc)

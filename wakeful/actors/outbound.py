@@ -124,6 +124,7 @@ class Outbound(SupervisedActor):
             "superseded": self.superseded,
             "stale_typing_dropped": self.stale,
             "limits_paused_until": self._schedule.limits.paused_until(),
+            "limit_windows": self._schedule.limits.tracked(),
             # What a reader wants from the line above: how long the bot still waits (429).
             "paused_for": round(max(0.0, self._schedule.limits.paused_until()
                                     - self.ctx.clock.monotonic()), 1),

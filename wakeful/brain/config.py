@@ -55,8 +55,6 @@ class BrainConfig:
     # runner = "ray": true when every node sees the same workdir root (NFS...), so a
     # chat may run anywhere; false pins each chat to one node, where its session lives.
     shared_workdir: bool = False
-    # runner = "ray": turns at once on a node that has no `wakeful_brain` resource.
-    node_slots: int = 2
 
     def limits(self) -> TimerLimits:
         return TimerLimits(first_event=self.first_event_timeout, idle=self.idle_timeout,

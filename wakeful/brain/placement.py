@@ -19,13 +19,12 @@ from typing import Any
 BRAIN_RESOURCE = "wakeful_brain"  # a node's custom resource: how many turns it runs at once
 
 
-def brain_nodes(nodes: list[dict[str, Any]], default_slots: int) -> dict[str, int]:
-    """Node id -> slots, from `ray.nodes()`: the live nodes that offer `wakeful_brain`
-    (its amount is their slots); if none offers it, every live node, with the default."""
-    live = [n for n in nodes if n.get("Alive")]
-    offering = [n for n in live if n.get("Resources", {}).get(BRAIN_RESOURCE)]
-    return {n["NodeID"]: int(n.get("Resources", {}).get(BRAIN_RESOURCE, default_slots))
-            for n in offering or live}
+def brain_nodes(nodes: list[dict[str, Any]]) -> dict[str, int]:
+    """Node id -> slots, from `ray.nodes()`: the live nodes that offer `wakeful_brain`,
+    its amount being their slots. Only those: which machines may run the CLI, with the
+    credentials and disks that takes, is the operator's explicit choice."""
+    return {n["NodeID"]: int(n["Resources"][BRAIN_RESOURCE]) for n in nodes
+            if n.get("Alive") and n.get("Resources", {}).get(BRAIN_RESOURCE, 0) >= 1}
 
 
 def rendezvous(chat_id: int, nodes: list[str]) -> str | None:

@@ -19,7 +19,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -98,7 +98,7 @@ class RayRunner:
         try:
             stream = node.actor.run.remote(spec)
         except Exception:
-            self._turn_ended(node_id, lost=False)
+            self._turn_ended(node, lost=False)
             raise
         turn = RayTurn(spec.turn_id, node, stream, on_item, on_exit, self._turn_ended)
         turn.start()
@@ -115,17 +115,18 @@ class RayRunner:
 
     # --- turn threads ------------------------------------------------------------------
 
-    def _turn_ended(self, node_id: str, lost: bool) -> None:
+    def _turn_ended(self, node: _Node, lost: bool) -> None:
         """Runs on the turn's thread when its stream is over."""
         with self._lock:
-            node = self._nodes.get(node_id)
-            if node is not None:
-                node.busy -= 1
-            if lost and node is not None:
+            # The turn's own entry: if the node left and joined again, its new entry
+            # counts only the turns started since.
+            node.busy -= 1
+            if lost and self._nodes.get(node.node_id) is node:
                 # Out of the table now, not at the next refresh: the retry must go elsewhere.
-                log.warning("node %s is gone; its chats move to the other nodes", node_id[:12])
-                del self._nodes[node_id]
-                self._lost[node_id] = time.monotonic() + QUARANTINE
+                log.warning("node %s is gone; its chats move to the other nodes",
+                            node.node_id[:12])
+                del self._nodes[node.node_id]
+                self._lost[node.node_id] = time.monotonic() + QUARANTINE
         self._on_change()
 
     # --- the watcher thread --------------------------------------------------------------
@@ -161,7 +162,7 @@ class RayRunner:
         info = {n["NodeID"]: n for n in listed}
         now = time.monotonic()
         wanted = {node_id: (slots, info[node_id])
-                  for node_id, slots in brain_nodes(listed, self._config.node_slots).items()
+                  for node_id, slots in brain_nodes(listed).items()
                   if self._lost.get(node_id, 0.0) < now}
         changed = False
         with self._lock:
@@ -214,9 +215,10 @@ class RayTurn:
     local = False
 
     def __init__(self, turn_id: str, node: _Node, stream: Any, on_item: OnItem,
-                 on_exit: OnExit, ended: Any) -> None:
+                 on_exit: OnExit, ended: Callable[[_Node, bool], None]) -> None:
         self.turn_id = turn_id
         self.node: str | None = node.node_id
+        self._entry = node
         self._actor = node.actor
         self._stream = stream
         self._on_item = on_item
@@ -273,8 +275,7 @@ class RayTurn:
                 reported = True
                 self._on_item(ChildReport(None, NODE_LOST, 0, _first_line(exc), False))
         finally:
-            assert self.node is not None
-            self._ended(self.node, lost)
+            self._ended(self._entry, lost)
             self._on_exit(code)
 
 

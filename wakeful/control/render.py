@@ -153,6 +153,8 @@ def _turn_line(turn: dict[str, Any]) -> Text:
     if state == "running":
         text.append(f" {seconds(turn.get('running_for_s'))} (attempt {turn.get('attempt')}, "
                     f"brain pid {_or_dash(turn.get('brain_pid'))}")
+        if turn.get("node"):
+            text.append(f" on node {_node(turn['node'])}")
         if turn.get("last_event"):
             text.append(f", last {turn['last_event']} {seconds(turn.get('last_event_age_s'))}"
                         " ago")

@@ -66,6 +66,11 @@ class Window:
             self._events.popleft()
 
 
+# Every this many counted calls, windows with nothing left in them are dropped: a
+# long-lived bot meets ever more chats, and each one's window would stay forever.
+SWEEP_EVERY = 1000
+
+
 def is_group(chat_id: int) -> bool:
     # Telegram's private chats have positive ids (the user's); groups are negative.
     return chat_id < 0
@@ -84,6 +89,7 @@ class Limits:
         # Chats with a counted call out: the next waits for its answer, since Telegram
         # may see a slow call late, right next to the one sent after it.
         self._out: set[int] = set()
+        self._until_sweep = SWEEP_EVERY
         self.pauses = 0
 
     def free_at(self, chat_id: int, counts: bool, now: float) -> float:
@@ -111,6 +117,10 @@ class Limits:
         if is_group(chat_id):
             self._window(self._groups, chat_id, self.settings.per_group_per_minute,
                          60.0).record(now)
+        self._until_sweep -= 1
+        if self._until_sweep <= 0:
+            self._until_sweep = SWEEP_EVERY
+            self.forget_idle(now)
 
     def settle(self, chat_id: int, counts: bool, sent: float, now: float | None) -> None:
         """A call recorded at `sent` was answered at `now` (see `Window.settle`; None:
@@ -138,8 +148,13 @@ class Limits:
     def paused_until(self) -> float:
         return self._bot_paused_until
 
+    def tracked(self) -> int:
+        """Chats and groups with a window kept (for state dumps: it must not only grow)."""
+        return len(self._chats) + len(self._groups) + len(self._chat_paused_until)
+
     def forget_idle(self, now: float) -> None:
-        """Windows of chats that sent nothing for a while cost nothing to keep... but add up."""
+        """Drop the windows with nothing left in them (an empty window and a missing one
+        mean the same), and pauses that are over."""
         for table in (self._chats, self._groups):
             for chat_id in [c for c, w in table.items() if w.idle(now)]:
                 del table[chat_id]

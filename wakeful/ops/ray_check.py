@@ -34,7 +34,7 @@ def check_ray(brain: BrainConfig, timeout: float = CONNECT_TIMEOUT) -> Finding:
                                    f"{exc.strerror or exc}")
     try:
         probe = subprocess.run(
-            [sys.executable, "-m", "wakeful.ops.ray_probe", address, str(brain.node_slots)],
+            [sys.executable, "-m", "wakeful.ops.ray_probe", address],
             capture_output=True, text=True, timeout=timeout, check=False)
     except subprocess.TimeoutExpired:
         return Finding.problem(f"the Ray cluster at {address} did not answer within "
@@ -48,7 +48,8 @@ def check_ray(brain: BrainConfig, timeout: float = CONNECT_TIMEOUT) -> Finding:
     if "error" in found:
         return Finding.problem(f"cannot join the Ray cluster at {address}: {found['error']}")
     if not found["nodes"]:
-        return Finding.problem(f"the Ray cluster at {address} has no node to run brains on")
+        return Finding.problem(f"the Ray cluster at {address} has no node to run brains on: "
+                               "start workers with --resources='{\"wakeful_brain\": N}'")
     return Finding.ok(f"ray cluster at {address}: {found['nodes']} nodes, "
                       f"{found['slots']} brain slots")
 

@@ -12,14 +12,14 @@ import logging
 import sys
 
 
-def main(address: str, default_slots: int) -> int:
+def main(address: str) -> int:
     try:
         import ray
 
         from wakeful.brain.placement import brain_nodes
 
         ray.init(address=address, log_to_driver=False, logging_level=logging.ERROR)
-        nodes = brain_nodes(ray.nodes(), default_slots)
+        nodes = brain_nodes(ray.nodes())
         print(json.dumps({"nodes": len(nodes), "slots": sum(nodes.values())}))
         return 0
     except Exception as exc:  # the operator reads the first line, never a traceback
@@ -29,4 +29,4 @@ def main(address: str, default_slots: int) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main(sys.argv[1], int(sys.argv[2])))
+    sys.exit(main(sys.argv[1]))

@@ -19,3 +19,5 @@ class ChildContext:
     watchdog: str = "watchdog"
     root: str = "root"
     abandoned: AbandonedThreads = field(default_factory=AbandonedThreads)
+    # How often the watchdog pings this actor (None: not watched, e.g. the root).
+    heartbeat_interval: float | None = None

@@ -40,6 +40,10 @@ class SupervisedActor(pykka.ThreadingActor):
         super().__init__()
         self.ctx = ctx
         self._reported = False
+        # A message handled is as good a sign of life as a ping answered (see _progressed).
+        interval = ctx.heartbeat_interval
+        self._beat_every = interval / 2 if interval and ctx.child_id != ctx.watchdog else None
+        self._last_beat = ctx.clock.monotonic()
 
     # --- hooks for subclasses (all executed in the actor's own thread) ------------
 
@@ -81,12 +85,27 @@ class SupervisedActor(pykka.ThreadingActor):
         self.ctx.clock.call_later(delay, due)
 
     def beat(self, seq: int | None = None) -> None:
+        self._last_beat = self.ctx.clock.monotonic()
         if not self.fenced:
             self.ctx.directory.tell(
                 self.ctx.watchdog,
                 HeartbeatBeat(self.ctx.child_id, self.ctx.generation, self.ctx.clock.monotonic(),
                               seq),
             )
+
+    def _progressed(self) -> None:
+        """Beat on our own when handling messages has kept us from answering a ping.
+
+        The watchdog's ping waits in the mailbox behind everything before it, so an actor
+        working through a backlog (10,000 chats arriving at once, each a message to the
+        pool) answers it late although it finishes a message every few milliseconds.
+        That actor is busy, not wedged: replacing it would throw away its work and start
+        a cascade of restarts. A wedged actor never returns from its handler, so it
+        never gets here and is still reported.
+        """
+        if self._beat_every is not None and \
+                self.ctx.clock.monotonic() - self._last_beat >= self._beat_every:
+            self.beat()
 
     def on_start(self) -> None:
         # Log lines name their actor by thread (wakeful/logs.py): "chat:42#3", not pykka's
@@ -129,7 +148,9 @@ class SupervisedActor(pykka.ThreadingActor):
                     self.beat(seq)
                     return None
                 case _:
-                    return self.handle(message)
+                    result = self.handle(message)
+                    self._progressed()
+                    return result
         except Exception:
             raise
         except BaseException as exc:

@@ -199,6 +199,7 @@ class Supervisor(SupervisedActor):
             watchdog=self.ctx.watchdog,
             root=self.ctx.root,
             abandoned=self.ctx.abandoned,
+            heartbeat_interval=child.spec.heartbeat_interval,
         )
         child.generation = generation
         ref = child.spec.start(ctx)
