@@ -87,6 +87,9 @@ class SupervisionConfig:
     # Wedged threads left behind (still alive) before the process gives up and exits
     # non-zero, so systemd starts a clean one instead of a leak growing forever.
     abandoned_thread_limit: int = 10
+    # Past the limit, the threads get this long to finish before wakeful exits: replaced
+    # actors that were only slow (a burst saturating the machine) exit by themselves.
+    abandoned_grace: float = 30.0
 
 
 @dataclass(frozen=True)
@@ -307,8 +310,10 @@ def _validate(name: str, section: Any) -> None:
         raise ConfigError(
             "[watchdog] heartbeat_interval must be positive and below stale_after"
         )
-    elif isinstance(section, SupervisionConfig) and section.abandoned_thread_limit < 0:
-        raise ConfigError("[supervision] abandoned_thread_limit must not be negative")
+    elif isinstance(section, SupervisionConfig) and (
+            section.abandoned_thread_limit < 0 or section.abandoned_grace < 0):
+        raise ConfigError("[supervision] abandoned_thread_limit and abandoned_grace must not "
+                          "be negative")
     elif isinstance(section, JournalConfig):
         if section.synchronous not in SYNCHRONOUS:
             raise ConfigError(f"[journal] synchronous must be one of {', '.join(SYNCHRONOUS)}, "

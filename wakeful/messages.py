@@ -105,6 +105,11 @@ class AbandonedLimitExceeded:
 
 
 @dataclass(frozen=True)
+class AbandonedRecheckDue:
+    """Root -> itself: the grace given to abandoned threads is over; count them again."""
+
+
+@dataclass(frozen=True)
 class StateRequested:
     """Anyone -> actor (ask): reply with a JSON-able snapshot of yourself."""
 

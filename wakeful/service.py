@@ -69,7 +69,8 @@ class Service:
         self.directory = Directory()
         self.gave_up = threading.Event()
         self.give_up_reason: str | None = None
-        self.abandoned = AbandonedThreads(config.supervision.abandoned_thread_limit)
+        self.abandoned = AbandonedThreads(config.supervision.abandoned_thread_limit,
+                                          config.supervision.abandoned_grace)
         self.gateway = gateway or TelegramGateway(
             config.require_token(),
             config.telegram.base_url,

@@ -184,10 +184,11 @@ class Tree:
     """A root supervisor over test children, on a fake clock unless told otherwise."""
 
     def __init__(self, spec: SupervisorSpec, children: list[ChildSpec],
-                 clock: Clock | None = None, abandoned_limit: int | None = None) -> None:
+                 clock: Clock | None = None, abandoned_limit: int | None = None,
+                 abandoned_grace: float = 1.0) -> None:
         self.clock = clock or FakeClock()
         self.directory = Directory()
-        self.abandoned = AbandonedThreads(abandoned_limit)
+        self.abandoned = AbandonedThreads(abandoned_limit, abandoned_grace)
         self.gave_up = threading.Event()
         self.give_up_reason: str | None = None
         ctx = ChildContext("root", self.directory.next_generation("root"), None,

@@ -124,3 +124,20 @@ def test_past_the_abandoned_thread_limit_the_root_gives_up(tree) -> None:
     assert "2 wedged threads abandoned (limit 1)" in (t.give_up_reason or "")
     first.released.set()
     second.released.set()
+
+
+def test_threads_that_were_only_slow_finish_within_the_grace_and_nothing_gives_up(tree) -> None:
+    t = _watched_tree(tree, Journal(), abandoned_limit=1, abandoned_grace=3.0)
+    first, _ = _wedge(t)
+    assert t.advance(5 * INTERVAL, step=TICK, skip={"w"}, until=lambda: _replaced(t))
+    second, _ = _wedge(t, "other")
+    assert t.advance(5 * INTERVAL, step=TICK, skip={"other"},
+                     until=lambda: _replaced(t, "other"))
+    assert t.abandoned.summary()["alive"] == 2  # over the limit: the grace starts
+    first.released.set()  # both were only slow: they reach their mailbox and exit
+    second.released.set()
+    for slow in t.abandoned.alive():
+        assert slow.ref.actor_stopped.wait(10)
+    t.advance(4.0, step=TICK)
+    assert not t.gave_up.is_set(), t.give_up_reason
+    assert t.abandoned.summary()["alive"] == 0

@@ -2,8 +2,13 @@
 
 Python cannot kill a thread, so a wedged actor is fenced and abandoned, not stopped.
 One or two such threads are a bug to fix, not an emergency; an unbounded number is
-a leak. This registry is shared by every supervisor in the process, because the
-limit is about the process (memory, sockets, file descriptors), not about one branch.
+a leak. Past the limit, the threads get `grace` seconds to finish before the process
+gives up: under a burst that saturates the machine (10,000 chats at once), actors that
+were merely slow are replaced too, and their threads exit as soon as they reach their
+mailbox again. Only the ones still alive after the grace are really stuck.
+
+This registry is shared by every supervisor in the process, because the limit is
+about the process (memory, sockets, file descriptors), not about one branch.
 """
 
 from __future__ import annotations
@@ -22,9 +27,14 @@ class Abandoned:
     ref: pykka.ActorRef[Any]
 
 
+# Long enough for a thread that was only slow to get the CPU back once a burst is over.
+GRACE = 30.0
+
+
 class AbandonedThreads:
-    def __init__(self, limit: int | None = None) -> None:
+    def __init__(self, limit: int | None = None, grace: float = GRACE) -> None:
         self.limit = limit
+        self.grace = grace
         self._lock = threading.Lock()
         self._items: list[Abandoned] = []
         self._total = 0

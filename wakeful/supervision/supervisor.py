@@ -24,6 +24,7 @@ import pykka
 
 from wakeful.messages import (
     AbandonedLimitExceeded,
+    AbandonedRecheckDue,
     ChildExited,
     ChildFailed,
     ChildStale,
@@ -80,6 +81,8 @@ class Supervisor(SupervisedActor):
         # children's own counts would drop at each passivation.
         self.restarts_total = 0
         self._gave_up = False
+        # The last child abandoned past the limit, while a recheck is pending (root only).
+        self._abandoned_last: str | None = None
 
     # --- lifecycle (actor thread) ----------------------------------------------------
 
@@ -122,8 +125,15 @@ class Supervisor(SupervisedActor):
             case RestartDue(child_id=child_id):
                 self._on_restart_due(child_id)
             case AbandonedLimitExceeded():
-                self._give_up(f"{message.alive} wedged threads abandoned (limit "
-                              f"{message.limit}); the last one was {message.last}")
+                # Not yet: slow threads replaced under a burst exit once they get the CPU.
+                if self._abandoned_last is None:
+                    log.warning("%d abandoned threads alive (limit %d); giving them %.0fs to "
+                                "finish before giving up", message.alive, message.limit,
+                                self.ctx.abandoned.grace)
+                    self.tell_later(self.ctx.abandoned.grace, AbandonedRecheckDue())
+                self._abandoned_last = message.last
+            case AbandonedRecheckDue():
+                self._recheck_abandoned()
             case _:
                 return super().handle(message)
         return None
@@ -277,6 +287,17 @@ class Supervisor(SupervisedActor):
             # The limit is the process's, so is the decision: straight to the root.
             self.ctx.directory.tell(self.ctx.root, AbandonedLimitExceeded(
                 alive, limit, f"{child_id}#{generation}"))
+
+    def _recheck_abandoned(self) -> None:
+        last, self._abandoned_last = self._abandoned_last, None
+        alive = len(self.ctx.abandoned.alive())
+        limit = self.ctx.abandoned.limit
+        if limit is not None and alive > limit:
+            self._give_up(f"{alive} wedged threads abandoned (limit {limit}); the last one "
+                          f"was {last}")
+        else:
+            log.warning("abandoned threads back within the limit (%d alive): they were slow, "
+                        "not stuck", alive)
 
     def _on_child_down(self, child_id: str, generation: int, error: str | None) -> None:
         child = self._children.get(child_id)
