@@ -57,6 +57,9 @@ class HeartbeatBeat:
 class PingDue:
     """Timer -> watchdog: time to ping every watched actor."""
 
+    # Monotonic time it was due: how late the watchdog reads it is the watchdog's own lag.
+    due_at: float | None = None
+
 
 # --- supervision ---------------------------------------------------------------------
 

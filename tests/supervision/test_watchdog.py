@@ -98,6 +98,24 @@ def test_an_actor_working_through_a_backlog_is_busy_not_wedged(tree) -> None:
     assert t.children()["w"]["generation"] == 1
 
 
+def test_time_the_watchdog_itself_was_late_is_nobodys_silence(tree) -> None:
+    """The whole process stalls for 6 s (four times stale_after): no tick, no ping, no
+    beat handled. Nobody was wedged, and nobody is reported; a real wedge afterwards
+    still is."""
+    t = _watched_tree(tree, Journal())
+    t.advance(2 * INTERVAL, step=TICK)
+    t.clock.advance(6.0)  # in one jump: the watchdog reads its tick 6 s late
+    t.settle()
+    t.advance(3 * INTERVAL, step=TICK)
+    dog = t.ask("watchdog")
+    assert dog["stale_reported"] == 0, dog["stale"]
+    assert dog["blind_total"] >= 5.5
+    hang, wedged_at = _wedge(t)
+    assert t.advance(5 * INTERVAL, step=TICK, skip={"w"}, until=lambda: _replaced(t))
+    assert t.clock.monotonic() - wedged_at <= 2 * INTERVAL
+    hang.released.set()
+
+
 def test_a_restarted_watchdog_keeps_watching_everyone(tree) -> None:
     t = _watched_tree(tree, Journal())
     t.tell("watchdog", object())  # a message it cannot handle: a bug, so it crashes

@@ -4,6 +4,13 @@ A ping waits in the mailbox behind whatever the actor is doing, so the heartbeat
 earns measures mailbox latency: a live thread stuck in a handler looks exactly as
 dead as it is. Staleness is reported to the actor's supervisor, which replaces it.
 
+The watchdog can be late itself: when the whole process is saturated (a burst of
+thousands of chats on two cores), its tick and the beats queued before it wait in its
+own mailbox. Time it could not look is nobody's silence: each tick's lateness is
+added to a "blind" total, and an actor's silence counts only the time since its last
+beat that the watchdog was not blind. A wedged actor is still caught, just that much
+later; a saturated process is not mistaken for a hundred wedged actors.
+
 What to watch is read from the directory on every tick, never remembered from
 start-up messages, so a restarted watchdog loses track of nobody: it meets every
 actor again on its first tick and gives each a fresh `stale_after` from then.
@@ -31,6 +38,7 @@ class _Watched:
     last_ping: float
     critical: bool
     stale_after: float
+    blind_at_beat: float = 0.0  # the watchdog's blind total when it last heard from it
     reported: bool = False
 
 
@@ -42,6 +50,8 @@ class Watchdog(SupervisedActor):
         self._watched: dict[str, _Watched] = {}
         self.beats_received = 0
         self.stale_reported = 0
+        self._blind = 0.0  # seconds the watchdog was too late to look (see the docstring)
+        self._last_lag = 0.0
 
     def started(self) -> None:
         self._schedule()
@@ -50,7 +60,10 @@ class Watchdog(SupervisedActor):
         match message:
             case HeartbeatBeat():
                 self._on_beat(message)
-            case PingDue():
+            case PingDue(due_at=due_at):
+                if due_at is not None:
+                    self._last_lag = max(0.0, self.ctx.clock.monotonic() - due_at)
+                    self._blind += self._last_lag
                 self._on_tick()
                 self._schedule()
             case _:
@@ -65,6 +78,8 @@ class Watchdog(SupervisedActor):
             "beats_received": self.beats_received,
             "stale_reported": self.stale_reported,
             "stale": stale,
+            "tick_lag": round(self._last_lag, 3),
+            "blind_total": round(self._blind, 3),
             # Live (for a health check): no critical actor is known to be wedged.
             "live": not any(self._watched[name].critical for name in stale),
             "watched": {
@@ -81,14 +96,16 @@ class Watchdog(SupervisedActor):
         }
 
     def _schedule(self) -> None:
-        self.tell_later(self._tick, PingDue())
+        self.tell_later(self._tick, PingDue(self.ctx.clock.monotonic() + self._tick))
 
     def _on_beat(self, beat: HeartbeatBeat) -> None:
         watched = self._watched.get(beat.child_id)
         if watched is None or watched.generation != beat.generation:
             return  # from a replaced instance, or one we have not met yet
         self.beats_received += 1
-        watched.last_beat = max(watched.last_beat, beat.at)
+        if beat.at >= watched.last_beat:
+            watched.last_beat = beat.at
+            watched.blind_at_beat = self._blind
 
     def _on_tick(self) -> None:
         now = self.ctx.clock.monotonic()
@@ -102,8 +119,8 @@ class Watchdog(SupervisedActor):
                 # New (or newly restarted) actor: its silence is counted from now.
                 watched = self._watched[name] = _Watched(
                     entry.generation, now, now - entry.heartbeat_interval, entry.critical,
-                    entry.stale_after)
-            silent_for = now - watched.last_beat
+                    entry.stale_after, self._blind)
+            silent_for = now - watched.last_beat - (self._blind - watched.blind_at_beat)
             if silent_for > entry.stale_after and not watched.reported and entry.supervisor:
                 watched.reported = True
                 self.stale_reported += 1
