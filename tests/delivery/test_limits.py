@@ -40,3 +40,13 @@ def test_a_group_keeps_its_minute_window_until_the_minute_is_over() -> None:
     assert limits.tracked() == 1  # its group window still counts that message
     limits.forget_idle(61.0)
     assert limits.tracked() == 0
+
+
+def test_a_sweep_keeps_the_window_of_a_call_still_out_so_it_counts_from_its_answer() -> None:
+    """A slow answer: sent at 0, answered at 2.5. The chat's next message must wait a
+    second after the answer (Telegram may have stamped the call late), sweep or not."""
+    limits = Limits()
+    limits.record(1, counts=True, now=0.0)
+    limits.forget_idle(2.0)  # a sweep while the call is out, past its window
+    limits.settle(1, counts=True, sent=0.0, now=2.5)
+    assert limits.free_at(1, counts=True, now=2.6) == 3.5

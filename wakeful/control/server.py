@@ -14,7 +14,6 @@ a pipe; a thread of its own builds and logs the dump.
 from __future__ import annotations
 
 import contextlib
-import fcntl
 import json
 import logging
 import os
@@ -27,7 +26,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from wakeful import __version__
+from wakeful import __version__, pidlock
 from wakeful.config import Config
 from wakeful.control import protocol
 from wakeful.control.document import build
@@ -245,21 +244,14 @@ def _lock(path: Path) -> int:
     same moment, one serves and the other is told so, without a race on the file."""
     lock_path = f"{path}.lock"
     try:
-        fd = os.open(lock_path, os.O_RDWR | os.O_CREAT, 0o600)
+        return pidlock.hold(lock_path)
+    except pidlock.LockHeld as held:
+        who = f" (pid {held.holder})" if held.holder else ""
+        raise ControlError(f"another wakeful{who} serves at {path}; stop it first, or give "
+                           "this one its own [control] socket") from None
     except OSError as exc:
         raise ControlError(f"cannot create the socket lock {lock_path}: {exc.strerror}") \
             from None
-    try:
-        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except OSError:
-        holder = os.pread(fd, 32, 0).decode(errors="replace").strip()
-        os.close(fd)
-        who = f" (pid {holder})" if holder.isdigit() else ""
-        raise ControlError(f"another wakeful{who} serves at {path}; stop it first, or give "
-                           "this one its own [control] socket") from None
-    os.ftruncate(fd, 0)
-    os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
-    return fd
 
 
 def _clear_stale(path: Path) -> None:

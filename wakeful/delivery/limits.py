@@ -156,7 +156,9 @@ class Limits:
         """Drop the windows with nothing left in them (an empty window and a missing one
         mean the same), and pauses that are over."""
         for table in (self._chats, self._groups):
-            for chat_id in [c for c, w in table.items() if w.idle(now)]:
+            # A chat with a call out keeps its window untouched: `settle` must still find
+            # that call there, to count it from its answer (however late that comes).
+            for chat_id in [c for c, w in table.items() if c not in self._out and w.idle(now)]:
                 del table[chat_id]
         for chat_id in [c for c, t in self._chat_paused_until.items() if t <= now]:
             del self._chat_paused_until[chat_id]

@@ -9,11 +9,12 @@ quietly: messages would be lost without a word.
 from __future__ import annotations
 
 import contextlib
-import fcntl
 import os
 import sqlite3
 from dataclasses import dataclass
 from pathlib import Path
+
+from wakeful import pidlock
 
 SCHEMA_VERSION = 1
 
@@ -176,21 +177,14 @@ def _lock(path: str) -> int:
     over the same rows and over getUpdates, so it must not start at all."""
     lock_path = f"{path}.lock"
     try:
-        fd = os.open(lock_path, os.O_RDWR | os.O_CREAT, 0o600)
+        return pidlock.hold(lock_path)
+    except pidlock.LockHeld as held:
+        raise JournalError(f"journal {path} is in use by another wakeful (pid {held}); "
+                           "only one instance may run per journal (and per bot token)") \
+            from None
     except OSError as exc:
         raise JournalError(f"cannot create the journal lock {lock_path}: {exc.strerror}") \
             from None
-    try:
-        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except OSError:
-        holder = os.pread(fd, 32, 0).decode(errors="replace").strip() or "unknown"
-        os.close(fd)
-        raise JournalError(f"journal {path} is in use by another wakeful (pid {holder}); "
-                           "only one instance may run per journal (and per bot token)") \
-            from None
-    os.ftruncate(fd, 0)
-    os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
-    return fd
 
 
 def _unlock(fd: int | None) -> None:
