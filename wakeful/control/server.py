@@ -35,6 +35,7 @@ from wakeful.control.paths import SocketPlace, prepare_directory, socket_place
 from wakeful.control.peer import may_connect, peer_of
 from wakeful.control.protocol import BadRequest, Op, Request
 from wakeful.control.render import render_text
+from wakeful.logs import Redactor
 
 log = logging.getLogger("wakeful.control")
 
@@ -58,10 +59,9 @@ class ControlServer:
         self._uid = os.geteuid()
         self._previews = config.control.previews
         self._json_log = config.service.log_format == "json"
-        token = config.token.reveal() if config.token is not None else ""
         # Belt and braces: no snapshot holds the token, but a failure reason might quote
-        # an error that did; nothing leaves this process with it.
-        self._token = token.encode() if token else None
+        # an error that did; nothing leaves this process with it (in any of its forms).
+        self._redact = Redactor([config.token] if config.token is not None else [])
         self._slots = threading.BoundedSemaphore(MAX_CONNECTIONS)
         self._stop_r, self._stop_w = os.pipe()
         self._dump_r, self._dump_w = os.pipe()
@@ -195,8 +195,7 @@ class ControlServer:
                 return protocol.answer(state=self.document(request.previews))
 
     def _reply(self, conn: socket.socket, line: bytes) -> None:
-        if self._token:
-            line = line.replace(self._token, b"***")
+        line = self._redact(line.decode()).encode()
         try:
             conn.settimeout(WRITE_TIMEOUT)
             conn.sendall(line)
@@ -231,8 +230,7 @@ class ControlServer:
             text = json.dumps(doc, separators=(",", ":"), ensure_ascii=False)
         else:
             text = "\n" + render_text(doc).rstrip()
-        if self._token:
-            text = text.replace(self._token.decode(), "***")
+        text = self._redact(text)
         log.info("state (SIGUSR1): %s", text)
 
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import enum
-from collections.abc import Iterable
 from dataclasses import dataclass
 
 
@@ -30,19 +29,3 @@ class Finding:
     @classmethod
     def problem(cls, line: str) -> Finding:
         return cls(Outcome.PROBLEM, line)
-
-
-def redact(text: str, secrets: Iterable[str]) -> str:
-    """`text` with every secret (and the part of a bot token after its colon) as ***.
-
-    PTB puts the token in request URLs and in some error texts; whatever reached a
-    line by a path nobody foresaw is caught here, at the last step before printing.
-    """
-    for secret in secrets:
-        if not secret:
-            continue
-        text = text.replace(secret, "***")
-        _, colon, tail = secret.partition(":")
-        if colon and len(tail) >= 8:
-            text = text.replace(tail, "***")
-    return text
