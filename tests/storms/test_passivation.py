@@ -42,6 +42,7 @@ def test_thousands_of_chats_come_and_go_and_threads_return_to_the_baseline(
                                            for r in c.sent(ids[0])), 30)
         assert wait_until(lambda: svc.ask("chats")["children"] == [], timeout=30)
         baseline = threading.active_count()
+        before = sorted(t.name for t in threading.enumerate())
 
         for chat in ids:
             core.inject_text(chat, "hello", user_id=chat)
@@ -60,7 +61,8 @@ def test_thousands_of_chats_come_and_go_and_threads_return_to_the_baseline(
                       [(r.kind, r.text) for r in core.sent(chat) if r.kind != "chat_action"])
             raise AssertionError(len(kids))
         assert wait_until(lambda: threading.active_count() <= baseline, timeout=30), (
-            f"{threading.active_count()} threads at rest, baseline {baseline}, peak {peak}")
+            f"{threading.active_count()} threads at rest, baseline {baseline}, peak {peak}; "
+            f"before {before}, now {sorted(t.name for t in threading.enumerate())}")
         assert svc.ask("chats")["passivated"] >= chats
         print(json.dumps({"chats": chats, "threads_baseline": baseline, "threads_peak": peak}))
     finally:

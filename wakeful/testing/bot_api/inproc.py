@@ -12,7 +12,10 @@ TimedOut once the read timeout runs out on a server that never answers.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
+import threading
+from collections.abc import Callable
 from http import HTTPStatus
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
@@ -57,6 +60,41 @@ def _error(code: HTTPStatus, description: str) -> tuple[int, bytes]:
     return _encode((code, {"ok": False, "error_code": int(code), "description": description}))
 
 
+def _in_own_thread(
+    fn: Callable[..., Reply], *args: Any
+) -> asyncio.Future[Reply]:
+    """Run `fn` on a thread that ends with the call.
+
+    Not the loop's default executor: two polls that overlap for an instant (a successor's
+    poll starting while the interrupted one unwinds) would leave a second pool worker
+    idling for the life of the loop, and tests that count threads at rest would see it.
+    """
+    loop = asyncio.get_running_loop()
+    future: asyncio.Future[Reply] = loop.create_future()
+
+    def settle(result: Reply | None, error: BaseException | None) -> None:
+        if future.done():
+            return
+        if error is not None:
+            future.set_exception(error)
+        else:
+            future.set_result(result)  # type: ignore[arg-type]
+
+    def work() -> None:
+        try:
+            result = fn(*args)
+        except BaseException as error:  # handed to the awaiting coroutine
+            outcome: tuple[Reply | None, BaseException | None] = (None, error)
+        else:
+            outcome = (result, None)
+        # The loop may have closed while the call ran: then nobody is waiting any more.
+        with contextlib.suppress(RuntimeError):
+            loop.call_soon_threadsafe(settle, *outcome)
+
+    threading.Thread(target=work, name="inproc-getUpdates", daemon=True).start()
+    return future
+
+
 class InProcessRequest(BaseRequest):
     """Pass as both `request=` and `get_updates_request=` of `telegram.Bot`."""
 
@@ -76,8 +114,7 @@ class InProcessRequest(BaseRequest):
 
     async def shutdown(self) -> None:
         self._closed = True
-        # A poll parked in a worker thread would keep asyncio.run() from returning until
-        # its timeout ran out, because the loop joins its default executor on close.
+        # Wake a poll parked in its thread so the thread ends with the client.
         self._core.interrupt_long_polls()
 
     async def do_request(
@@ -116,7 +153,7 @@ class InProcessRequest(BaseRequest):
     async def _serve_blocking(
         self, token: str, method: str, params: dict[str, Any], timeout: float | None
     ) -> Reply:
-        call = asyncio.to_thread(self._core.serve, token, method, params)
+        call = _in_own_thread(self._core.serve, token, method, params)
         try:
             return await asyncio.wait_for(call, timeout=timeout)
         except asyncio.CancelledError:
