@@ -33,7 +33,7 @@ if __name__ == "__main__" or TYPE_CHECKING:
     from telegram.request import HTTPXRequest
 
     from wakeful.brain.standin import command as standin
-    from wakeful.config import BrainConfig, Config, Secret, TelegramConfig
+    from wakeful.config import BrainConfig, ChatsConfig, Config, Secret, TelegramConfig
     from wakeful.demo.report import Report, measure
     from wakeful.demo.users import SimulatedUsers
     from wakeful.service import Service
@@ -102,8 +102,10 @@ def run_wakeful(chats: int, messages: int, delay: float, gap: float, cap: int) -
     with LocalBotApiServer(core) as server:
         config = Config(
             telegram=TelegramConfig(base_url=server.base_url, poll_timeout=5.0,
-                                    allowed_user_ids=tuple(ids)),
+                                    allowed_user_ids=tuple(ids), flood_messages=0),
             brain=BrainConfig(command=standin(delay), max_concurrent=cap),
+            # One answer per message: the comparison counts answers (steer folds some in).
+            chats=ChatsConfig(mode="queue"),
             token=Secret(token),
         )
         service = Service(config)

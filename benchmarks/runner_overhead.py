@@ -51,7 +51,7 @@ def _row(name: str, seconds: list[float]) -> tuple[float, float]:
 
 
 def _spec(delay: float, workdir: str) -> TurnSpec:
-    return TurnSpec(turn_id=f"b{next(_ids)}", argv=standin.command(delay), prompt="hello",
+    return TurnSpec(turn_id=f"b{next(_ids)}", argv=standin.turn_argv(delay), prompt="hello",
                     env={}, cwd=workdir, kill_grace=1.0)
 
 

@@ -68,7 +68,7 @@ def through_service(turns: int, http: bool,
         base_url = server.base_url if server else "http://127.0.0.1:9/bot"
         config = Config(
             telegram=TelegramConfig(base_url=base_url, poll_timeout=5.0,
-                                    allowed_user_ids=(CHAT,)),
+                                    allowed_user_ids=(CHAT,), flood_messages=0),
             brain=brain(BrainConfig(command=standin.command(0.0))),
             token=Secret(token),
         )

@@ -16,6 +16,7 @@ from wakeful.brain import standin
 from wakeful.clock import Clock
 from wakeful.config import (
     BrainConfig,
+    ChatsConfig,
     Config,
     Secret,
     ServiceConfig,
@@ -66,10 +67,12 @@ class BotApi:
         cap: int = 4,
         brain_log: Path | None = None,
         journal: Path | None = None,
+        mode: str = "queue",
         **brain: Any,
     ) -> Config:
         """A service for `chat_ids`; each call gets a fresh journal unless one is given
-        (pass the same path to a second service to play a restart)."""
+        (pass the same path to a second service to play a restart). `mode`: the chats'
+        queue mode; "queue" (a turn per message) unless a test is about the modes."""
         env = {"WAKEFUL_STANDIN_LOG": str(brain_log)} if brain_log else {}
         # Retried brain failures wait 0.1 s, not seconds: the tests are about what happens.
         brain_config = BrainConfig(
@@ -77,12 +80,15 @@ class BotApi:
             turn_budget=60.0, kill_grace=1.0, retry_initial_delay=0.1, retry_max_delay=0.5,
         )
         return Config(
+            # No flood limit: these tests send bursts on purpose (tests/test_budgets_and_
+            # limits.py sets one).
             telegram=TelegramConfig(base_url=self.server.base_url, poll_timeout=2.0,
-                                    allowed_user_ids=tuple(chat_ids)),
+                                    allowed_user_ids=tuple(chat_ids), flood_messages=0),
             brain=replace(brain_config, **brain),
             watchdog=WatchdogConfig(heartbeat_interval=0.5, stale_after=30.0),
             journal=JournalConfig(path=str(journal or self.new_journal()), synchronous="normal"),
             service=ServiceConfig(shutdown_grace=5.0),
+            chats=ChatsConfig(mode=mode),
             token=Secret(self.token),
         )
 

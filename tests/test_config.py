@@ -83,6 +83,7 @@ def test_token_comes_from_a_file_and_never_prints(tmp_path: Path) -> None:
         ('[journal]\nsynchronous = "off"\n', "[journal] synchronous must be one of full"),
         ("[journal]\nretain_days = 0\n", "[journal] retain_days must be positive"),
         ("[chats]\nidle_after = -1\n", "[chats] idle_after must be positive"),
+        ('[chats]\nmode = "fast"\n', "[chats] mode must be one of steer, collect, queue"),
         ("[service]\nshutdown_grace = -5\n", "[service] shutdown_grace must not be negative"),
     ],
 )

@@ -26,12 +26,13 @@ def test_text_update_becomes_an_incoming_message() -> None:
 
 
 def test_non_message_updates_are_ignored_and_broken_ones_named() -> None:
-    assert parse_update({"update_id": 1, "edited_message": {}}, 0) is None
+    assert parse_update({"update_id": 1, "callback_query": {}}, 0) is None
     photo = {"update_id": 2, "message": {"message_id": 1, "chat": {"id": 5}, "photo": []}}
     assert parse_update(photo, 0).message.text is None  # type: ignore[union-attr]
     for broken in ({}, {"update_id": "x"}, {"update_id": 3, "message": "nope"},
                    {"update_id": 4, "message": {"message_id": 1}},
-                   {"update_id": 5, "message": {"chat": {"id": 1}}}):
+                   {"update_id": 5, "message": {"chat": {"id": 1}}},
+                   {"update_id": 6, "edited_message": {}}):
         with pytest.raises(MalformedUpdate):
             parse_update(broken, 0)
 

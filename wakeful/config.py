@@ -20,7 +20,9 @@ from telegram.constants import ReactionEmoji
 
 from wakeful.brain.command import reserved_flag
 from wakeful.brain.config import BrainConfig, RunnerKind
+from wakeful.chat_policy import QUEUE_MODES, ChatOverride, ChatPolicy, resolve
 from wakeful.delivery.settings import DeliveryConfig
+from wakeful.files.settings import FilesConfig
 from wakeful.ingest.admission import GroupMessages
 from wakeful.state.database import SYNCHRONOUS
 from wakeful.state.journal import JournalConfig
@@ -72,6 +74,10 @@ class TelegramConfig:
     group_messages: str = GroupMessages.ALL.value
     # A stranger hears "not on the allowlist" at most once per chat per this many seconds.
     refusal_every: float = 600.0
+    # A user's messages beyond flood_messages within flood_window seconds are refused at
+    # the door (one reply per burst says when they are read again); 0: no limit.
+    flood_messages: int = 20
+    flood_window: float = 60.0
 
 
 @dataclass(frozen=True)
@@ -97,6 +103,14 @@ class ChatsConfig:
     # A chat with nothing to do for this long gives its thread back; its next message
     # starts a fresh actor from the journal (resuming the Claude session).
     idle_after: float = 300.0
+    # What a chat does with a message sent while its brain works (docs/chat.md): "steer"
+    # (into the running turn), "collect" (one next turn for all), "queue" (a turn each),
+    # "interrupt" (stop, go on with it). Each chat may change its own with /mode.
+    mode: str = "steer"
+    # What each chat may spend on turns per UTC day, in USD; None: no budget.
+    daily_budget_usd: float | None = None
+    # [chats.overrides."<chat_id>"]: one chat's own keys (wakeful/chat_policy.py).
+    overrides: Mapping[int, ChatOverride] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -140,6 +154,7 @@ class Config:
     service: ServiceConfig = field(default_factory=ServiceConfig)
     control: ControlConfig = field(default_factory=ControlConfig)
     metrics: MetricsConfig = field(default_factory=MetricsConfig)
+    files: FilesConfig = field(default_factory=FilesConfig)
     token: Secret | None = None
 
     def require_token(self) -> Secret:
@@ -148,6 +163,11 @@ class Config:
                 f"no bot token: set ${self.telegram.token_env} or [telegram] token_file"
             )
         return self.token
+
+    def chat_policy(self, chat_id: int) -> ChatPolicy:
+        """[brain] and [chats] as they apply to this chat, its overrides included."""
+        return resolve(chat_id, self.brain, self.chats.daily_budget_usd,
+                       self.chats.overrides.get(chat_id))
 
 
 _SECTIONS: dict[str, type] = {
@@ -161,6 +181,7 @@ _SECTIONS: dict[str, type] = {
     "service": ServiceConfig,
     "control": ControlConfig,
     "metrics": MetricsConfig,
+    "files": FilesConfig,
 }
 
 
@@ -244,7 +265,13 @@ _BOOLEANS = {"true": True, "1": True, "yes": True, "on": True,
 
 
 def _coerce(where: str, type_name: Any, value: Any, *, from_env: bool) -> Any:
-    kind = str(type_name)
+    # "X | None": None is only ever the default (TOML has no null), so parse it as X.
+    kind = str(type_name).removesuffix(" | None")
+    if kind == "Mapping[int, ChatOverride]":
+        if from_env:
+            raise ConfigError(f"{where}: per-chat overrides can only be set in the config "
+                              "file ([chats.overrides.\"<chat_id>\"])")
+        return _overrides(value)
     try:
         if kind == "float":
             if isinstance(value, bool):
@@ -263,7 +290,7 @@ def _coerce(where: str, type_name: Any, value: Any, *, from_env: bool) -> Any:
             if not isinstance(value, bool):
                 raise ValueError
             return value
-        if kind in {"str", "str | None"}:
+        if kind == "str":
             if not isinstance(value, str):
                 raise ValueError
             return value
@@ -291,6 +318,50 @@ def _coerce(where: str, type_name: Any, value: Any, *, from_env: bool) -> Any:
     raise ConfigError(f"{where}: expected {kind}, got {value!r}")
 
 
+def _overrides(value: Any) -> dict[int, ChatOverride]:
+    """`[chats.overrides."<chat_id>"]` tables, each checked like a section of its own."""
+    if not isinstance(value, dict):
+        raise ConfigError('[chats] overrides must be tables: [chats.overrides."<chat_id>"]')
+    known = {f.name: f for f in fields(ChatOverride)}
+    overrides: dict[int, ChatOverride] = {}
+    for key, table in value.items():
+        where = f'[chats.overrides."{key}"]'
+        try:
+            chat_id = int(key)
+        except ValueError:
+            raise ConfigError(f"{where}: {key!r} is not a chat id (an integer, negative for "
+                              "groups)") from None
+        if chat_id in overrides:
+            raise ConfigError(f"{where}: chat {chat_id} has another overrides table already")
+        if not isinstance(table, dict):
+            raise ConfigError(f"{where} must be a table")
+        values: dict[str, Any] = {}
+        for k, v in table.items():
+            if k not in known:
+                close = difflib.get_close_matches(k, known, n=1, cutoff=0.6)
+                hint = f"; did you mean {close[0]}?" if close else ""
+                raise ConfigError(f"unknown key {where} {k}{hint}")
+            values[k] = _coerce(f"{where} {k}", known[k].type, v, from_env=False)
+        override = ChatOverride(**values)
+        _validate_override(where, override)
+        overrides[chat_id] = override
+    return overrides
+
+
+def _validate_override(where: str, override: ChatOverride) -> None:
+    for key in ("model", "permission_mode"):
+        word = getattr(override, key)
+        if word is not None and (not word or any(c.isspace() for c in word)):
+            raise ConfigError(f"{where} {key} must be one word, got {word!r}")
+    if override.workdir is not None and not override.workdir.strip():
+        raise ConfigError(f"{where} workdir must not be empty")
+    if override.mode is not None and override.mode not in QUEUE_MODES:
+        raise ConfigError(f"{where} mode must be one of {', '.join(QUEUE_MODES)}, "
+                          f"got {override.mode!r}")
+    if override.daily_budget_usd is not None and not override.daily_budget_usd >= 0:
+        raise ConfigError(f"{where} daily_budget_usd must not be negative")
+
+
 def _validate(name: str, section: Any) -> None:
     if isinstance(section, TelegramConfig):
         if not section.base_url.startswith(("http://", "https://")):
@@ -302,6 +373,9 @@ def _validate(name: str, section: Any) -> None:
                               f"got {section.group_messages!r}")
         if section.refusal_every < 0:
             raise ConfigError("[telegram] refusal_every must not be negative")
+        if section.flood_messages < 0 or section.flood_window <= 0:
+            raise ConfigError("[telegram] flood_messages must not be negative (0: no limit) "
+                              "and flood_window must be positive")
     elif isinstance(section, BrainConfig):
         _validate_brain(section)
     elif isinstance(section, WatchdogConfig) and (
@@ -322,8 +396,17 @@ def _validate(name: str, section: Any) -> None:
             raise ConfigError("[journal] retain_days must be positive")
     elif isinstance(section, DeliveryConfig):
         _validate_delivery(section)
-    elif isinstance(section, ChatsConfig) and section.idle_after <= 0:
-        raise ConfigError("[chats] idle_after must be positive")
+    elif isinstance(section, ChatsConfig):
+        if section.idle_after <= 0:
+            raise ConfigError("[chats] idle_after must be positive")
+        if section.mode not in QUEUE_MODES:
+            raise ConfigError(f"[chats] mode must be one of {', '.join(QUEUE_MODES)}, "
+                              f"got {section.mode!r}")
+        if section.daily_budget_usd is not None and not section.daily_budget_usd >= 0:
+            raise ConfigError("[chats] daily_budget_usd must not be negative (leave it unset "
+                              "for no budget)")
+    elif isinstance(section, FilesConfig) and section.max_bytes <= 0:
+        raise ConfigError("[files] max_bytes must be positive")
     elif isinstance(section, ServiceConfig):
         if section.shutdown_grace < 0:
             raise ConfigError("[service] shutdown_grace must not be negative")
@@ -366,7 +449,7 @@ def _validate_brain(brain: BrainConfig) -> None:
     if brain.max_concurrent < 1:
         raise ConfigError("[brain] max_concurrent must be at least 1")
     for key in ("first_event_timeout", "idle_timeout", "turn_budget", "result_grace",
-                "kill_grace", "retry_budget"):
+                "kill_grace", "retry_budget", "approval_timeout"):
         if getattr(brain, key) <= 0:
             raise ConfigError(f"[brain] {key} must be positive")
     if brain.max_attempts < 1:

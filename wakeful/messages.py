@@ -15,10 +15,22 @@ from wakeful.supervision.latch import Latch
 
 if TYPE_CHECKING:
     from wakeful.actors.replies import Piece
-    from wakeful.delivery.calls import Call
+    from wakeful.delivery.calls import Call, SavedFile
     from wakeful.state.records import Answer
 
 # --- what the outside world sends in -------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Attachment:
+    """A file that came with a message (a photo at its largest size, or a document)."""
+
+    kind: str  # "photo" | "document"
+    file_id: str  # what getFile takes; valid for this bot only
+    file_unique_id: str  # stable across bots and time: names the saved file
+    name: str | None = None  # the sender's file name (documents)
+    size: int | None = None  # bytes, as Telegram declares it
+    mime: str | None = None
 
 
 @dataclass(frozen=True)
@@ -29,8 +41,24 @@ class IncomingMessage:
     chat_id: int
     message_id: int
     user_id: int | None
-    text: str | None
+    text: str | None  # the text, or a photo's or document's caption
     received_at: float  # monotonic, for ack latency
+    attachments: tuple[Attachment, ...] = ()
+    # What it carries that wakeful cannot read ("voice", "sticker", ...): answered, never run.
+    unsupported: str | None = None
+    # Who wrote it, as Telegram names them (first name, else @username): groups' prompts
+    # say who is talking.
+    sender_name: str | None = None
+
+
+@dataclass(frozen=True)
+class MessageEdited:
+    """Poller -> chats supervisor -> chat actor: an admitted user edited a message."""
+
+    chat_id: int
+    message_id: int
+    text: str | None  # the new text (or caption)
+    update_id: int  # the edit's own update
 
 
 # --- liveness ------------------------------------------------------------------------
@@ -221,6 +249,8 @@ class TurnRequested:
     update_id: int  # the message this turn answers (the journal's row; one owner at a time)
     prompt: str
     session_id: str | None = None
+    # update_ids merged into this turn's prompt (collect mode): answered with it
+    also: tuple[int, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -262,6 +292,9 @@ class TurnFinished:
     duration_s: float | None = None
     attempts: int = 1
     api_retries: int = 0  # the CLI's own api_retry events, over all attempts
+    # every update_id this turn answered besides its own (merged ones, taken follow-ups);
+    # the journal already holds AnswerKind.NONE for each
+    also: tuple[int, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -282,6 +315,82 @@ class TurnCancelRequested:
 
     chat_id: int
     turn_id: str
+
+
+@dataclass(frozen=True)
+class TurnFollowUp:
+    """Chat -> brain pool: put this message into the running turn's session now
+    (interrupt: first end what the turn is doing, then the session goes on with it)."""
+
+    chat_id: int
+    turn_id: str
+    update_id: int
+    text: str
+    interrupt: bool = False
+
+
+@dataclass(frozen=True)
+class FollowUpTaken:
+    """Brain pool -> chat: the brain took this follow-up into the running turn; the
+    turn's answer answers it too (it comes in TurnFinished.also)."""
+
+    chat_id: int
+    turn_id: str
+    update_id: int
+
+
+@dataclass(frozen=True)
+class FollowUpRefused:
+    """Brain pool -> chat: no running brain process for that turn (waiting, backing off,
+    finished, or a runner that cannot): queue the message as an ordinary next one."""
+
+    chat_id: int
+    turn_id: str
+    update_id: int
+
+
+@dataclass(frozen=True)
+class ApprovalRequested:
+    """Brain pool -> chat: the running turn's brain asks whether it may run this tool
+    (a `can_use_tool` request); the chat answers with ApprovalAnswered, whatever happens."""
+
+    chat_id: int
+    turn_id: str
+    request_id: str
+    tool: str
+    tool_input: dict[str, Any] = field(default_factory=dict, compare=False)
+
+
+@dataclass(frozen=True)
+class ApprovalAnswered:
+    """Chat -> brain pool: the answer to ApprovalRequested (`message`: what the model
+    reads when the tool is denied)."""
+
+    chat_id: int
+    turn_id: str
+    request_id: str
+    allow: bool
+    message: str = ""
+
+
+@dataclass(frozen=True)
+class ButtonPressed:
+    """Poller -> chats supervisor -> chat actor: an admitted user pressed an inline
+    button of a bot message (a callback_query); the chat must answer `query_id`."""
+
+    chat_id: int
+    message_id: int
+    user_id: int
+    query_id: str
+    data: str
+    user_name: str | None = None
+
+
+@dataclass(frozen=True)
+class ApprovalTimedOut:
+    """Timer -> chat: nobody answered this approval within `approval_timeout`."""
+
+    approval_id: str
 
 
 @dataclass(frozen=True)
@@ -381,11 +490,13 @@ class CallWithdrawn:
 
 @dataclass(frozen=True)
 class Delivered:
-    """Outbound -> requester: Telegram took the call (`message_id` for a new message)."""
+    """Outbound -> requester: Telegram took the call (`message_id` for a new message,
+    `saved` for a file fetched into the chat's directory)."""
 
     call: Call
     message_id: int | None = None
     tag: Any = None
+    saved: SavedFile | None = None
 
 
 @dataclass(frozen=True)
@@ -432,6 +543,7 @@ class CallCompleted:
     ticket_id: int
     message_id: int | None = None
     failure: TelegramFailure | None = None
+    saved: SavedFile | None = None
 
 
 @dataclass(frozen=True)

@@ -24,6 +24,7 @@ from wakeful.bots.gateway import TelegramGateway
 from wakeful.bots.webhook import webhook_origin
 from wakeful.clock import Clock, SystemClock
 from wakeful.config import Config
+from wakeful.conversation.commands import MENU
 from wakeful.ingest.admission import BotIdentity
 from wakeful.messages import (
     DrainRequested,
@@ -93,6 +94,7 @@ class Service:
         log.info("connected to Telegram as @%s", me.get("username"))
         self._leave_webhook()
         self.journal.bind_bot(int(me["id"]), str(me.get("username") or ""))
+        self._register_commands()
         ctx = ChildContext(
             child_id="root",
             generation=self.directory.next_generation("root"),
@@ -116,6 +118,15 @@ class Service:
             log.warning("a webhook is set (%s): deleting it so wakeful can poll; updates "
                         "waiting for it are kept", webhook_origin(url))
             self.gateway.delete_webhook().result(timeout=30.0)
+
+    def _register_commands(self) -> None:
+        """The command menu users see when they type "/"; without it the commands still
+        work, so a failure is only logged."""
+        try:
+            self.gateway.set_commands([(command.value, description)
+                                       for command, description in MENU]).result(timeout=30.0)
+        except Exception as exc:
+            log.warning("could not register the command menu (setMyCommands): %s", exc)
 
     def stop(self, grace: float | None = None, timeout: float = 60.0) -> None:
         """Stop cleanly (see the module docstring); `grace` overrides the configured one."""

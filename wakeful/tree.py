@@ -19,9 +19,12 @@ bottom to top. docs/supervision.md explains each number.
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
 from functools import partial
 
+from wakeful.actors.approval_desk import ApprovalSettings
+from wakeful.actors.attachments import Downloads
 from wakeful.actors.brain_pool import BrainPool
 from wakeful.actors.chat import ChatActor
 from wakeful.actors.chats import ChatsSupervisor
@@ -31,8 +34,13 @@ from wakeful.actors.poller import Poller
 from wakeful.actors.retention import Retention
 from wakeful.actors.watchdog import Watchdog
 from wakeful.bots.gateway import TelegramGateway
+from wakeful.brain.command import workdir
 from wakeful.config import Config
+from wakeful.conversation import approvals
+from wakeful.files.settings import files_directory
 from wakeful.ingest.admission import AccessPolicy, BotIdentity, GroupMessages
+from wakeful.ingest.flood import FloodLimit
+from wakeful.logs import Redactor
 from wakeful.state.journal import Journal
 from wakeful.supervision.spec import (
     Backoff,
@@ -83,8 +91,25 @@ def watchdog_tick(heartbeat_interval: float) -> float:
     return max(0.05, min(1.0, heartbeat_interval / 10))
 
 
+def chat_files(cfg: Config, journal: Journal, chat_id: int) -> Downloads:
+    """Where a chat's files go: its brain's workdir if it has one (docs/chat.md)."""
+    directory = files_directory(cfg.files, workdir(cfg.chat_policy(chat_id).brain, chat_id),
+                                journal.path, chat_id)
+    return Downloads(chat_id, directory, cfg.files.max_bytes)
+
+
+def chat_approvals(cfg: Config, chat_id: int, redact: Redactor) -> ApprovalSettings:
+    brain = cfg.chat_policy(chat_id).brain
+    return ApprovalSettings(brain.approvals, brain.allowed_tools, brain.approval_timeout,
+                            redact)
+
+
 def root_children(parts: Parts) -> list[ChildSpec]:
     cfg = parts.config
+    # Tool previews never show a secret of ours: the bot token, and every variable named
+    # like a secret that wakeful or its brains hold (ANTHROPIC_API_KEY, ...).
+    redact = approvals.redactor({**os.environ, **cfg.brain.env},
+                                [cfg.token.reveal()] if cfg.token is not None else [])
     hb = cfg.watchdog
     # A poll in flight does not delay pings (the poll runs on the gateway loop), so the
     # poller gets the same thresholds as everyone else.
@@ -94,14 +119,19 @@ def root_children(parts: Parts) -> list[ChildSpec]:
     def chat_spec(chat_id: int) -> ChildSpec:
         return spec(
             id=chat_address(chat_id),
-            start=lambda ctx: ChatActor.start(ctx, chat_id, parts.journal,
-                                              idle_after=cfg.chats.idle_after),
+            start=lambda ctx: ChatActor.start(
+                ctx, chat_id, parts.journal, idle_after=cfg.chats.idle_after,
+                daily_budget_usd=cfg.chat_policy(chat_id).daily_budget_usd,
+                files=chat_files(cfg, parts.journal, chat_id),
+                mode=cfg.chat_policy(chat_id).mode or cfg.chats.mode,
+                approvals=chat_approvals(cfg, chat_id, redact)),
             restart=Restart.TRANSIENT,
             critical=False,
         )
 
     return [
-        spec(id="brain_pool", start=lambda ctx: BrainPool.start(ctx, cfg.brain, parts.journal)),
+        spec(id="brain_pool", start=lambda ctx: BrainPool.start(
+            ctx, cfg.brain, parts.journal, brain_for=lambda chat: cfg.chat_policy(chat).brain)),
         spec(id="outbound", start=lambda ctx: Outbound.start(ctx, parts.gateway, parts.journal,
                                                              cfg.delivery)),
         spec(
@@ -111,7 +141,8 @@ def root_children(parts: Parts) -> list[ChildSpec]:
         ),
         spec(id="poller", start=lambda ctx: Poller.start(
             ctx, parts.gateway, parts.journal, access_policy(cfg), parts.bot,
-            cfg.telegram.refusal_every)),
+            cfg.telegram.refusal_every,
+            flood=FloodLimit(cfg.telegram.flood_messages, cfg.telegram.flood_window))),
         spec(id="retention", start=lambda ctx: Retention.start(
             ctx, parts.journal, cfg.journal.retain_days, cfg.telegram.refusal_every)),
         spec(

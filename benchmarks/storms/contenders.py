@@ -85,6 +85,11 @@ def wakeful_at(name: str, tree: Path) -> Contender:
             "WAKEFUL_TELEGRAM_TOKEN": setup.token,
             "WAKEFUL_JOURNAL_PATH": str(directory / "journal.sqlite3"),
         })
+        if (tree / "wakeful" / "conversation").is_dir():
+            # One answer per message, like every alternative (steer, the default since
+            # queue modes exist, folds a follow-up into the running turn). Versions
+            # without modes reject the unknown variable, so it is set only where known.
+            env["WAKEFUL_CHATS_MODE"] = "queue"
         argv = (sys.executable, "-m", "wakeful", "--log-level", "WARNING", "run",
                 "--config", str(config))
         return Launch(argv, env, tree)

@@ -4,9 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from wakeful.actors import commands, status
+from wakeful.actors import status
 from wakeful.actors.brain_pool import worth_telling
-from wakeful.actors.commands import Command
 from wakeful.actors.status import Edit, Send, StatusBoard
 from wakeful.brain import command
 from wakeful.brain.child import ChildReport
@@ -16,6 +15,8 @@ from wakeful.brain.retry_policy import RetryPolicy, worth_retrying
 from wakeful.brain.stream_json import StreamJsonParser
 from wakeful.brain.timers import Expiry, TimerLimits, TurnTimers
 from wakeful.config import BrainConfig, ConfigError, load
+from wakeful.conversation import commands
+from wakeful.conversation.commands import Command
 
 LIMITS = TimerLimits(first_event=10, idle=5, budget=100, result_grace=2)
 
@@ -149,8 +150,10 @@ def test_one_command_line_for_every_brain_with_the_session_it_resumes() -> None:
     config = BrainConfig(command=("claude",), model="sonnet", allowed_tools=("Read", "Bash"),
                          permission_mode="acceptEdits", extra_args=("--max-budget-usd", "1"))
     argv = command.argv(config, "sess-1")
-    assert argv[:6] == ("claude", *command.FIXED_FLAGS)
-    assert argv[6:] == ("--resume", "sess-1", "--model", "sonnet", "--allowedTools", "Read,Bash",
+    assert argv[:9] == ("claude", "-p", "--input-format", "stream-json", "--output-format",
+                        "stream-json", "--verbose", "--include-partial-messages",
+                        "--replay-user-messages")
+    assert argv[9:] == ("--resume", "sess-1", "--model", "sonnet", "--allowedTools", "Read,Bash",
                         "--permission-mode", "acceptEdits", "--max-budget-usd", "1")
     assert "--resume" not in command.argv(config, None)
 
@@ -293,10 +296,10 @@ def test_a_waiter_hears_a_new_place_when_it_means_something() -> None:
 
 
 def test_commands_are_recognised_with_or_without_the_bot_name() -> None:
-    assert commands.parse("/cancel") is Command.CANCEL
-    assert commands.parse("/cancel@wakeful_bot now") is Command.CANCEL
-    assert commands.parse("/NEW") is Command.NEW
-    assert commands.parse("/newer") is None
+    assert commands.is_command("/cancel", Command.CANCEL)
+    assert commands.is_command("/cancel@wakeful_bot now", Command.CANCEL)
+    assert commands.is_command("/NEW", Command.NEW)
+    assert not commands.is_command("/newer", Command.NEW)
     assert commands.parse("please /cancel") is None
     assert commands.parse(None) is None
 

@@ -10,8 +10,8 @@ import pytest
 
 from tests.brain.conftest import Bridge, assert_no_leftovers
 from wakeful.actors import status
-from wakeful.actors.commands import NOTHING_TO_CANCEL
 from wakeful.actors.replies import CANCELLED_REPLY
+from wakeful.conversation.commands import NOTHING_TO_CANCEL
 from wakeful.testing.fake_anthropic import Answer, FakeAnthropicApi
 
 pytestmark = [pytest.mark.real_cli, pytest.mark.timeout(60)]

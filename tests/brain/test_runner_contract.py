@@ -16,9 +16,9 @@ import pytest
 
 from tests.brain.turns import running, wait_until
 from wakeful.brain import standin
-from wakeful.brain.child import ChildReport, Spawned, TurnSpec
+from wakeful.brain.child import ChildReport, FollowUp, Spawned, TurnSpec
 from wakeful.brain.config import BrainConfig
-from wakeful.brain.events import SessionStarted, TurnResult
+from wakeful.brain.events import MessageTaken, SessionStarted, TurnResult
 from wakeful.brain.local_runner import LocalRunner
 from wakeful.brain.runner import RunnerUnavailable, TurnHandle, TurnRunner
 from wakeful.brain.timers import TimerLimits
@@ -80,7 +80,7 @@ def runner(request: pytest.FixtureRequest) -> Iterator[TurnRunner]:
 def spec(prompt: str, tmp_path: Path, delay: float = 0.2,
          limits: TimerLimits | None = None) -> TurnSpec:
     return TurnSpec(
-        turn_id=f"c{next(_ids)}", argv=standin.command(delay), prompt=prompt,
+        turn_id=f"c{next(_ids)}", argv=standin.turn_argv(delay), prompt=prompt,
         env={"WAKEFUL_STANDIN_CHILDREN": str(tmp_path / "tools")},
         cwd=str(tmp_path / "work"), limits=limits or TimerLimits(), kill_grace=1.0)
 
@@ -101,6 +101,20 @@ def test_items_arrive_in_order_spawned_events_report_then_the_exit(
     assert got.items[-1] is report
     assert (report.reason, report.exit_code, got.exitcode, got.exits) == ("exited", 0, 0, 1)
     assert (tmp_path / "work").is_dir(), "the turn ran in its workdir"
+
+
+def test_a_follow_up_reaches_the_running_brain_and_is_taken_into_its_turn(
+    runner: TurnRunner, tmp_path: Path
+) -> None:
+    handle, got = start(runner, spec("first", tmp_path, delay=1.5))
+    wait_until(lambda: any(isinstance(i, MessageTaken) for i in got.items), "the prompt taken",
+               timeout=GUARD)
+    assert handle.send(FollowUp("f-1", "second"))
+    report = got.wait()
+    assert MessageTaken("f-1") in got.items
+    [result] = [i for i in got.items if isinstance(i, TurnResult)]
+    assert result.text == "echo: first + second"
+    assert (report.reason, report.exit_code) == ("exited", 0)
 
 
 def test_cancel_kills_the_brains_whole_process_group(runner: TurnRunner, tmp_path: Path) -> None:

@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 
 from tests.brain.conftest import Bridge, assert_no_leftovers
-from wakeful.actors.commands import NEW_SESSION
 from wakeful.actors.replies import CONTEXT_LOST
+from wakeful.conversation.commands import NEW_SESSION
 from wakeful.testing.fake_anthropic import Answer, EchoPrompt, FakeAnthropicApi
 
 pytestmark = [pytest.mark.real_cli, pytest.mark.timeout(60)]

@@ -40,7 +40,7 @@ class Turn:
     def __init__(self, prompt: str, tmp_path: Path, delay: float = 0.2) -> None:
         self.tools_file = tmp_path / "tools"
         spec = TurnSpec(
-            turn_id="by-hand", argv=standin.command(delay), prompt=prompt,
+            turn_id="by-hand", argv=standin.turn_argv(delay), prompt=prompt,
             env={"WAKEFUL_STANDIN_CHILDREN": str(self.tools_file)}, kill_grace=1.0,
         )
         self.items: list[Any] = []

@@ -40,6 +40,8 @@ class Instance:
             f"[brain]\ncommand = {json.dumps(brain)}\nmax_concurrent = {cap}\n\n"
             f'[journal]\npath = "{tmp / "journal.sqlite3"}"\nsynchronous = "normal"\n\n'
             "[service]\nshutdown_grace = 0\n\n"
+            # A message sent while a turn runs waits behind it (what the dumps show).
+            '[chats]\nmode = "queue"\n\n'
             "[watchdog]\nheartbeat_interval = 0.5\nstale_after = 10\n\n"
             f'[control]\nsocket = "{self.socket}"\n')
         self.runs: list[subprocess.Popen[str]] = []

@@ -47,6 +47,8 @@ def _config(bot_api: BotApi, tmp_path: Path, metrics: str) -> Path:
         f'[brain]\ncommand = ["{sys.executable}", "-m", "wakeful.brain.standin", '
         f'"--delay", "0.05"]\nmax_concurrent = {CAP}\n\n'
         f'[journal]\npath = "{tmp_path / "journal.sqlite3"}"\n\n'
+        # One answer per message: the storm counts them (steer would fold some in).
+        '[chats]\nmode = "queue"\n\n'
         f"[metrics]\n{metrics}\n"
     )
     return config
@@ -217,7 +219,7 @@ def _document(**overrides: Any) -> dict[str, Any]:
         "root": {"mailbox": 0, "children": [
             {"id": "brain_pool", "restarts": 2}, {"id": "outbound", "restarts": 0}]},
         "chats": {"mailbox": 1, "restarts_total": 7, "children": [{"id": "chat:5", "restarts": 1}]},
-        "poller": {"mailbox": 0, "admitted": 10, "refused": 3, "polls": 40,
+        "poller": {"mailbox": 0, "admitted": 10, "refused": 3, "flooded": 4, "polls": 40,
                    "poll_failures": {"retry_later": 1, "transient": 2}},
         "outbound": {"mailbox": 4, "answered": 9, "calls": {"SendText": 12, "React": 10},
                      "failed_by_call": {"SendText": {"retry_later": 2}}, "throttled_429": 2,
@@ -245,6 +247,7 @@ def test_the_collector_turns_one_state_document_into_every_series() -> None:
     samples = _collect(_document)
     assert _value(samples, "wakeful_messages_received_total") == 10
     assert _value(samples, "wakeful_messages_refused_total") == 3
+    assert _value(samples, "wakeful_messages_flooded_total") == 4
     assert _value(samples, "wakeful_messages_answered_total") == 9
     assert _value(samples, "wakeful_messages_failed_total") == 1
     assert _value(samples, "wakeful_ack_latency_seconds_bucket", le="0.1") == 1

@@ -19,7 +19,6 @@ from pathlib import Path
 from types import SimpleNamespace
 
 from tests.conftest import BotApi
-from wakeful.config import ChatsConfig
 from wakeful.delivery.settings import DeliveryConfig
 from wakeful.service import Service
 from wakeful.testing.bot_api import BotApiCore, InProcessRequest, random_token
@@ -58,6 +57,8 @@ class ServiceProcess:
             f'WAKEFUL_STANDIN_PROMPTS = "{self.prompts}" }}\n\n'
             f'[journal]\npath = "{self.journal}"\nsynchronous = "normal"\n\n'
             f"[service]\nshutdown_grace = {grace}\n\n"
+            # One turn and one reply per message: what the storms' invariants count.
+            '[chats]\nmode = "queue"\n\n'
             "[watchdog]\nheartbeat_interval = 0.5\nstale_after = 10\n\n"
             # Its own socket: never the runtime dir's, where a real wakeful may be serving.
             f'[control]\nsocket = "{tmp / "run" / "control.sock"}"\n' + extra)
@@ -173,7 +174,7 @@ def in_process_service(tmp: Path, allowed: list[int], idle_after: float = 300.0,
     api = BotApi(core, SimpleNamespace(base_url=IN_PROCESS_URL), token, tmp)  # type: ignore[arg-type]
     config = api.config(allowed, **brain)  # type: ignore[arg-type]
     config = replace(config, telegram=replace(config.telegram, poll_timeout=1.0),
-                     chats=ChatsConfig(idle_after=idle_after),
+                     chats=replace(config.chats, idle_after=idle_after),
                      delivery=delivery or config.delivery)
     svc = Service(config, request=InProcessRequest(core, read_timeout=10.0),
                   get_updates_request=InProcessRequest(core, read_timeout=10.0))

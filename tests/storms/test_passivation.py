@@ -21,7 +21,8 @@ from wakeful.config import ChatsConfig
 
 # A brain that costs a shell, not a Python interpreter: the storm is about the bridge.
 # (The flags wakeful appends become the script's $0, $1, ...: ignored.)
-QUICK_BRAIN = ("/bin/sh", "-c", "cat >/dev/null; " + "; ".join(
+# Reads its prompt (the first stream-json line: stdin stays open for follow-ups).
+QUICK_BRAIN = ("/bin/sh", "-c", "read -r prompt; " + "; ".join(
     "printf '%s\\n' " + shlex.quote(json.dumps(event)) for event in (
         {"type": "system", "subtype": "init", "session_id": "s-quick"},
         {"type": "result", "subtype": "success", "is_error": False, "result": "ok",

@@ -27,9 +27,15 @@ OWNER, STRANGER = 5_001, 5_002
 
 
 def _prompts(path: Path) -> list[str]:
+    """What the brains were given, each checked to name the owner as its sender."""
     if not path.exists():
         return []
-    return [json.loads(line)["prompt"] for line in path.read_text().splitlines()]
+    said = []
+    for line in path.read_text().splitlines():
+        who, sep, text = json.loads(line)["prompt"].partition(": ")
+        assert sep and who.endswith(f"(id {OWNER})"), f"a prompt not from the owner: {line}"
+        said.append(text)
+    return said
 
 
 def _refusals(core: BotApiCore, chat: int) -> list[str]:

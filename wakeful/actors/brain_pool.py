@@ -24,14 +24,30 @@ import itertools
 import logging
 import os
 from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
 from wakeful.actors.names import chat_address
 from wakeful.actors.turns import Turn, answer_for
-from wakeful.brain import command
-from wakeful.brain.child import ChildReport, Spawned, TurnSpec
-from wakeful.brain.events import ApiRetry, BrainEvent, SessionStarted, TextDelta, ToolUse
+from wakeful.brain import command, session_protocol
+from wakeful.brain.child import (
+    ApprovalDecision,
+    ChildReport,
+    FollowUp,
+    FollowUpDropped,
+    Spawned,
+    TurnSpec,
+)
+from wakeful.brain.events import (
+    ApiRetry,
+    ApprovalNeeded,
+    BrainEvent,
+    MessageTaken,
+    SessionStarted,
+    TextDelta,
+    ToolUse,
+)
 from wakeful.brain.leftovers import kill_leftover_group
 from wakeful.brain.outcome import Failure, Outcome, summarize
 from wakeful.brain.retry_policy import RetryPolicy
@@ -40,16 +56,21 @@ from wakeful.brain.runners import make_runner
 from wakeful.config import BrainConfig
 from wakeful.histogram import TURN_SECONDS, LabelledHistograms
 from wakeful.messages import (
+    ApprovalAnswered,
+    ApprovalRequested,
     BrainOutput,
     BrainProcessEnded,
     DrainDeadlinePassed,
     DrainRequested,
+    FollowUpRefused,
+    FollowUpTaken,
     PositionsDue,
     RunnerChanged,
     TurnAbandoned,
     TurnCancelRequested,
     TurnDeadlinePassed,
     TurnFinished,
+    TurnFollowUp,
     TurnProgressed,
     TurnQueued,
     TurnRequested,
@@ -89,12 +110,20 @@ class _Attempt:
     report: ChildReport | None = None
     brain_pid: int | None = None
     last_event: tuple[str, float] | None = None  # (kind, monotonic), for state dumps
+    # Follow-ups handed to the child and not yet taken or dropped, by message uuid.
+    follow_ups: dict[str, TurnFollowUp] = field(default_factory=dict)
+    # Tool questions the chat has not answered yet, by request id: a replaced chat
+    # actor asks for its turn again and must be asked them again (the brain waits).
+    questions: dict[str, ApprovalNeeded] = field(default_factory=dict)
 
 
 class BrainPool(SupervisedActor):
-    def __init__(self, ctx: ChildContext, config: BrainConfig, journal: Journal) -> None:
+    def __init__(self, ctx: ChildContext, config: BrainConfig, journal: Journal,
+                 brain_for: Callable[[int], BrainConfig] | None = None) -> None:
         super().__init__(ctx)
         self.config = config
+        # A chat's own [chats.overrides] (model, tools, permission mode, workdir).
+        self._brain_for = brain_for or (lambda _chat_id: config)
         self._journal = journal
         self._limits = config.limits()
         self._runner: TurnRunner | None = None  # made in started(): it may start threads
@@ -188,6 +217,10 @@ class BrainPool(SupervisedActor):
                 self._on_deadline(attempt_id)
             case TurnCancelRequested():
                 self._on_cancel(message)
+            case TurnFollowUp():
+                self._on_follow_up(message)
+            case ApprovalAnswered():
+                self._on_approval_answered(message)
             case DrainRequested():
                 self._on_drain(message)
             case DrainDeadlinePassed():
@@ -206,8 +239,11 @@ class BrainPool(SupervisedActor):
             # A replaced chat actor asks again for a message we already hold: keep the one
             # turn, answer the new asker (chats are addressed by name, not by instance).
             held.request = request
-            if any(a.turn is held for a in self._running.values()):
+            running = next((a for a in self._running.values() if a.turn is held), None)
+            if running is not None:
                 self._tell_chat(held, TurnStarted(held.chat_id, held.turn_id, held.attempts))
+                for question in running.questions.values():
+                    self._ask_chat(running, question)
             elif held in self._waiting:
                 self._tell_position(held, self._waiting.index(held) + 1)
             return
@@ -281,12 +317,13 @@ class BrainPool(SupervisedActor):
         """False if the runner could not take it now; the turn is back at the head."""
         attempt_id = f"t{next(self._seq)}"
         now = self.ctx.clock.monotonic()
+        settings = self._brain_for(turn.chat_id)
         spec = TurnSpec(
             turn_id=attempt_id,
-            argv=command.argv(self.config, turn.session_id),
-            prompt=turn.request.prompt,
-            env=command.environment(self.config, os.environ),
-            cwd=command.workdir(self.config, turn.chat_id),
+            argv=command.argv(settings, turn.session_id),
+            prompt=turn.prompt,
+            env=command.environment(settings, os.environ),
+            cwd=command.workdir(settings, turn.chat_id),
             limits=self._limits,
             kill_grace=self.config.kill_grace,
         )
@@ -337,6 +374,8 @@ class BrainPool(SupervisedActor):
         item = output.item
         if isinstance(item, ChildReport):
             attempt.report = item
+        elif isinstance(item, MessageTaken | FollowUpDropped):
+            self._follow_up_settled(attempt, item)
         elif isinstance(item, Spawned):
             attempt.brain_pid = item.pid
             # Recorded so that whoever comes after us (a replacement pool, the next run)
@@ -353,11 +392,24 @@ class BrainPool(SupervisedActor):
             if isinstance(item, ApiRetry | ToolUse | TextDelta):
                 self._tell_chat(attempt.turn, TurnProgressed(
                     attempt.turn.chat_id, attempt.turn.turn_id, item))
+            elif isinstance(item, ApprovalNeeded):
+                attempt.questions[item.request_id] = item
+                self._ask_chat(attempt, item)
+
+    def _ask_chat(self, attempt: _Attempt, question: ApprovalNeeded) -> None:
+        self._tell_chat(attempt.turn, ApprovalRequested(
+            attempt.turn.chat_id, attempt.turn.turn_id, question.request_id,
+            question.tool_name, question.tool_input))
 
     def _on_ended(self, ended: BrainProcessEnded) -> None:
         attempt = self._running.pop(ended.turn_id, None)
         if attempt is None:
             return
+        for follow_up in attempt.follow_ups.values():
+            # Never taken: the chat queues it as an ordinary next message.
+            self._tell_chat(attempt.turn, FollowUpRefused(
+                follow_up.chat_id, follow_up.turn_id, follow_up.update_id))
+        attempt.follow_ups.clear()
         now = self.ctx.clock.monotonic()
         outcome = summarize(attempt.events, attempt.report, ended.exitcode, self._limits)
         self._record(ended.turn_id, attempt, outcome, now)
@@ -432,6 +484,60 @@ class BrainPool(SupervisedActor):
         turn.cancelled = True
         self._finish(turn, Outcome(False, "", Failure.CANCELLED, "cancelled"), now)
 
+    # --- follow-ups ------------------------------------------------------------------
+
+    def _on_follow_up(self, follow_up: TurnFollowUp) -> None:
+        """Into the running brain's session if there is one; else the chat queues it."""
+        attempt = next((a for a in self._running.values()
+                        if a.turn.turn_id == follow_up.turn_id
+                        and a.turn.chat_id == follow_up.chat_id), None)
+        if attempt is not None:
+            turn = attempt.turn
+            if follow_up.update_id in turn.also:
+                # Asked again (a replaced chat actor): it is already in.
+                self._tell_chat(turn, FollowUpTaken(follow_up.chat_id, follow_up.turn_id,
+                                                    follow_up.update_id))
+                return
+            if any(f.update_id == follow_up.update_id for f in attempt.follow_ups.values()):
+                return  # on its way; the child answers for it
+        if (attempt is None or attempt.report is not None or attempt.turn.cancelled
+                or self._draining is not None):
+            self._tell_chat_id(follow_up.chat_id, FollowUpRefused(
+                follow_up.chat_id, follow_up.turn_id, follow_up.update_id))
+            return
+        message_uuid = session_protocol.new_uuid()
+        attempt.follow_ups[message_uuid] = follow_up
+        if not attempt.process.send(FollowUp(message_uuid, follow_up.text,
+                                             follow_up.interrupt)):
+            del attempt.follow_ups[message_uuid]
+            self._tell_chat_id(follow_up.chat_id, FollowUpRefused(
+                follow_up.chat_id, follow_up.turn_id, follow_up.update_id))
+
+    def _on_approval_answered(self, answer: ApprovalAnswered) -> None:
+        """The chat's answer to a tool question, to the attempt that asked; an attempt
+        that is over (or another's request id) makes it moot."""
+        attempt = next((a for a in self._running.values()
+                        if a.turn.turn_id == answer.turn_id
+                        and a.turn.chat_id == answer.chat_id), None)
+        if attempt is not None and attempt.report is None \
+                and attempt.questions.pop(answer.request_id, None) is not None:
+            attempt.process.send(ApprovalDecision(answer.request_id, answer.allow,
+                                                  answer.message))
+
+    def _follow_up_settled(self, attempt: _Attempt,
+                           item: MessageTaken | FollowUpDropped) -> None:
+        follow_up = attempt.follow_ups.pop(item.uuid, None)
+        if follow_up is None:
+            return  # the turn's own prompt (taken at the start), or not ours
+        turn = attempt.turn
+        if isinstance(item, FollowUpDropped):
+            self._tell_chat(turn, FollowUpRefused(turn.chat_id, turn.turn_id,
+                                                  follow_up.update_id))
+            return
+        # From now on a retry carries its text, and the answer answers it too.
+        turn.taken.append((follow_up.update_id, follow_up.text))
+        self._tell_chat(turn, FollowUpTaken(turn.chat_id, turn.turn_id, follow_up.update_id))
+
     # --- stopping --------------------------------------------------------------------
 
     def _on_drain(self, drain: DrainRequested) -> None:
@@ -481,7 +587,7 @@ class BrainPool(SupervisedActor):
         stored = self._journal.finish_turn(
             turn.update_id, self.ctx.generation, answer,
             session_id=None if answer.session_reset else outcome.session_id,
-            cost_usd=turn.cost_usd or outcome.cost_usd)
+            cost_usd=turn.cost_usd or outcome.cost_usd, also=turn.also)
         if not stored:
             log.warning("turn %s: message %d has another owner now; result discarded",
                         turn.turn_id, turn.update_id)
@@ -493,7 +599,7 @@ class BrainPool(SupervisedActor):
         self._tell_chat(turn, TurnFinished(
             turn.chat_id, turn.turn_id, turn.update_id, answer,
             cost_usd=turn.cost_usd or outcome.cost_usd, duration_s=round(wall, 3),
-            attempts=turn.attempts, api_retries=turn.api_retries,
+            attempts=turn.attempts, api_retries=turn.api_retries, also=turn.also,
         ))
 
     def _record(self, attempt_id: str, attempt: _Attempt, outcome: Outcome, now: float) -> None:
@@ -518,8 +624,11 @@ class BrainPool(SupervisedActor):
         })
 
     def _tell_chat(self, turn: Turn, message: Any) -> None:
+        self._tell_chat_id(turn.chat_id, message)
+
+    def _tell_chat_id(self, chat_id: int, message: Any) -> None:
         if not self.fenced:
-            self.ctx.directory.tell(chat_address(turn.chat_id), message)
+            self.ctx.directory.tell(chat_address(chat_id), message)
 
 
 def _kind(event: Any) -> str:

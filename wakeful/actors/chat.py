@@ -1,7 +1,9 @@
 """ChatActor: one per chat with work. Its mailbox is the chat's order; it never waits on a brain.
 
-On each message it asks for a 👀 at once and queues the message; it asks the brain pool
-for a turn only if none is in flight for this chat. While the turn runs it shows
+On each message it asks for a 👀 at once and hands the message to the chat's
+`Conversation` (wakeful/conversation/), which decides what becomes of it: a command
+answered now, a turn, a follow-up into the running turn, or a wait in the queue; the
+actor applies what it decides. While the turn runs it shows
 typing, a live draft of the answer (private chats) or a status line (groups, and any
 chat kept waiting by a queue or API retries). The pool stores each answer in the
 journal before it says the turn is over; the outbound actor delivers it. Everything
@@ -14,20 +16,47 @@ from __future__ import annotations
 
 import itertools
 import logging
-from collections import deque
 from dataclasses import dataclass
 from typing import Any
 
-from wakeful.actors import commands, replies, status
-from wakeful.actors.commands import Command
+from wakeful.actors import attachments, replies, status
+from wakeful.actors.approval_desk import (
+    UNASKED_MESSAGE,
+    ApprovalDesk,
+    ApprovalSettings,
+    ApprovalTag,
+)
+from wakeful.actors.attachments import Downloads
 from wakeful.actors.drafts import Draft
 from wakeful.actors.status import Edit, Send, StatusBoard
 from wakeful.bots.errors import FailureKind
 from wakeful.brain.events import ApiRetry, TextDelta, ToolUse
+from wakeful.conversation import budget, commands
+from wakeful.conversation.actions import (
+    Action,
+    CancelTurn,
+    FollowUp,
+    Forget,
+    MarkTaken,
+    NewSession,
+    Reply,
+    SaveMode,
+    ShowStatus,
+    StartTurn,
+)
+from wakeful.conversation.commands import StatusView
+from wakeful.conversation.conversation import Conversation
+from wakeful.conversation.modes import DEFAULT as DEFAULT_MODE
+from wakeful.conversation.modes import parse as parse_mode
 from wakeful.delivery.calls import EditText, Lane, React, SendDraft, SendText, Typing
 from wakeful.delivery.render import render_plain
+from wakeful.files.settings import FilesConfig, files_directory
 from wakeful.messages import (
     AnswerDelivered,
+    ApprovalAnswered,
+    ApprovalRequested,
+    ApprovalTimedOut,
+    ButtonPressed,
     CallRequested,
     CallWithdrawn,
     ChatGone,
@@ -35,13 +64,17 @@ from wakeful.messages import (
     Delivered,
     DeliveryFailed,
     DeliveryRequested,
+    FollowUpRefused,
+    FollowUpTaken,
     IdleCheckDue,
     IncomingMessage,
     MessageArrived,
+    MessageEdited,
     StatusDue,
     TurnAbandoned,
     TurnCancelRequested,
     TurnFinished,
+    TurnFollowUp,
     TurnProgressed,
     TurnQueued,
     TurnRequested,
@@ -64,6 +97,8 @@ IDLE_AFTER = 300.0
 # State dumps show the first characters of at most this many queued messages.
 PREVIEWS = 20
 PREVIEW_CHARS = 40
+# On a message the running turn took as a follow-up, in place of its 👀.
+TAKEN_EMOJI = "👌"
 
 
 @dataclass(frozen=True)
@@ -82,40 +117,56 @@ class ChatActor(SupervisedActor):
         chats: str = "chats",
         outbound: str = "outbound",
         idle_after: float = IDLE_AFTER,
+        daily_budget_usd: float | None = None,
+        files: Downloads | None = None,
+        mode: str | None = None,
+        approvals: ApprovalSettings | None = None,
     ) -> None:
+        """`mode`: the queue mode of a chat that never chose one with /mode."""
         super().__init__(ctx)
         self.chat_id = chat_id
+        self._files = files or Downloads(chat_id, files_directory(
+            FilesConfig(), None, journal.path, chat_id), FilesConfig().max_bytes)
+        self._daily_budget = daily_budget_usd
         self._journal = journal
         self._pool = brain_pool
         self._chats = chats
         self._outbound = outbound
         self._idle_after = idle_after
         self._private = chat_id > 0  # Telegram's group ids are negative
-        self._queue: deque[IncomingMessage] = deque()
+        self._turns = itertools.count(1)
+        self._default_mode = parse_mode(mode) or DEFAULT_MODE
+        self._conversation = Conversation(chat_id, self._default_mode, self._new_turn_id,
+                                          ready=self._files.ready, text_of=self._files.prompt)
         # update_id -> message_id of everything this instance still owes an answer or a
         # delivery; a message leaves only once its answer is out.
         self._known: dict[int, int] = {}
-        self._in_flight: tuple[str, IncomingMessage] | None = None
         self._running: str | None = None  # the turn whose brain runs now
         self._draft: Draft | None = None
-        self._turns = itertools.count(1)
+        self._last_tool: str | None = None  # the running turn's, for /status
         self._status_board = StatusBoard()
         self._status_due_at: float | None = None
         self._idle_epoch = itertools.count(1)
         self._idle_since: int | None = None
         self._winding_down: Latch | None = None
+        self._approvals = ApprovalDesk(chat_id, approvals or ApprovalSettings(), journal,
+                                       self._say, self._tell_pool, self.tell_later,
+                                       ctx.clock.wall)
         self.status: str = "idle"
 
     # --- lifecycle -------------------------------------------------------------------
 
     def started(self) -> None:
+        self._conversation.mode = parse_mode(self._journal.chat_mode(self.chat_id)) \
+            or self._default_mode
         self._load_work()
         self._next_turn()
         self._settle()
 
     def snapshot(self) -> dict[str, Any]:
         now = self.ctx.clock.monotonic()
-        turn = self._in_flight[0] if self._in_flight else None
+        in_flight = self._conversation.turn
+        turn = in_flight.turn_id if in_flight else None
         try:
             session = self._journal.session(self.chat_id)
             totals = self._journal.chat_totals(self.chat_id)
@@ -124,14 +175,16 @@ class ChatActor(SupervisedActor):
         return {
             "chat_id": self.chat_id,
             "status": self.status,
-            "queued": len(self._queue),
+            "mode": self._conversation.mode.value,
+            "queued": self._conversation.queued,
             "turn": turn,
             "owed": len(self._known),
             # Since the chat asked the pool for it (waiting in line included).
             "turn_age": round(self._status_board.age(turn, now), 1) if turn else None,
-            "turn_preview": _preview(self._in_flight[1].text) if self._in_flight else None,
+            "turn_preview": _preview(in_flight.message.text) if in_flight else None,
             # The head of the queue only: a long queue must not make a dump slow or huge.
-            "previews": [_preview(m.text) for m in itertools.islice(self._queue, PREVIEWS)],
+            "previews": [_preview(m.text)
+                         for m in itertools.islice(self._conversation.queue, PREVIEWS)],
             "session_id": session,
             "turns": totals.get("turns"),
             "cost_usd": totals.get("cost_usd"),
@@ -149,9 +202,22 @@ class ChatActor(SupervisedActor):
             case WorkWaiting():
                 self._load_work()
                 self._next_turn()
+            case ApprovalRequested():
+                self._on_approval(message)
+            case ButtonPressed():
+                self._approvals.pressed(message)
+            case ApprovalTimedOut():
+                self._approvals.timed_out(message)
+            case MessageEdited():
+                self._on_edit(message)
+            case FollowUpTaken(turn_id=turn_id, update_id=update_id):
+                self._apply(self._conversation.follow_up_taken(turn_id, update_id))
+            case FollowUpRefused(turn_id=turn_id, update_id=update_id):
+                self._apply(self._conversation.follow_up_refused(turn_id, update_id))
+                self._next_turn()
             case TurnQueued() | TurnStarted() | TurnProgressed() | TurnRetryScheduled() | \
                     TurnFinished() | TurnAbandoned():
-                if self._is_current(message.turn_id):
+                if self._conversation.is_current(message.turn_id):
                     self._on_turn(message)
                 # else: a turn a previous instance started; the journal re-queued it
             case StatusDue():
@@ -203,49 +269,104 @@ class ChatActor(SupervisedActor):
             # Retried by the outbound actor until it is sent or the answer is out.
             self._say(React(self.chat_id, message.message_id, since=message.received_at),
                       tag=message.update_id)
-        if message.text is None or not message.text.strip():
-            self._reply(message, Answer(AnswerKind.REPLY, replies.CANNOT_READ))
+        refusal = self._files.refusal(message)  # unsupported content, a file too big
+        if refusal is not None:
+            self._reply(message, Answer(AnswerKind.REPLY, refusal))
             return
-        if commands.parse(message.text) is Command.CANCEL:
-            self._cancel(message)  # now, not in turn: it is about the turn already running
-            return
-        self._queue.append(message)
+        for fetch, tag in self._files.fetch(message):  # it runs once they are all in
+            self._say(fetch, tag=tag)
+        self._apply(self._conversation.receive(message))
 
-    def _cancel(self, message: IncomingMessage) -> None:
-        if self._in_flight is None:
-            self._reply(message, Answer(AnswerKind.REPLY, commands.NOTHING_TO_CANCEL))
-            return
-        # The cancelled turn's own reply says so; the /cancel itself needs no answer.
-        self._reply(message, Answer(AnswerKind.NONE))
-        self._tell_pool(TurnCancelRequested(self.chat_id, self._in_flight[0]))
+    def _on_edit(self, edit: MessageEdited) -> None:
+        edited = attachments.apply_edit(self._conversation.queue, edit)
+        if edited is not None:
+            self._journal.edit_text(edited.update_id, edited.text)
+        elif self._journal.has_message(self.chat_id, edit.message_id):
+            self._say(SendText(self.chat_id, render_plain(attachments.EDIT_TOO_LATE)[0],
+                               reply_to=edit.message_id))
 
     def _next_turn(self) -> None:
         if self.fenced or self._winding_down is not None:
             return  # replaced mid-handler, or stopping: the journal keeps what waits
-        # /new applies in message order: what came before it still belongs to the old session.
-        while self._in_flight is None and self._queue \
-                and commands.parse(self._queue[0].text) is Command.NEW:
-            new = self._queue.popleft()
-            if self.fenced:
-                return
-            self._journal.set_session(self.chat_id, None)
-            self._reply(new, Answer(AnswerKind.REPLY, commands.NEW_SESSION))
-        if self._in_flight is not None or not self._queue:
-            if self._in_flight is None:
-                self.status = "idle"
-            return
-        message = self._queue.popleft()
-        turn_id = f"{self.chat_id}/{self.ctx.generation}/{next(self._turns)}"
-        self._in_flight = (turn_id, message)
-        self.status = "requested"
-        self._status_board.open(turn_id, self.ctx.clock.monotonic())
-        assert message.text is not None
-        session = self._journal.session(self.chat_id)
-        self._tell_pool(TurnRequested(self.chat_id, turn_id, message.update_id, message.text,
-                                      session))
+        if self._conversation.turn is None:
+            self._refused_for_budget()
+        self._apply(self._conversation.next_turn())
+        if self._conversation.turn is None:
+            self.status = "idle"
 
-    def _is_current(self, turn_id: str) -> bool:
-        return self._in_flight is not None and self._in_flight[0] == turn_id
+    def _new_turn_id(self) -> str:
+        return f"{self.chat_id}/{self.ctx.generation}/{next(self._turns)}"
+
+    def _apply(self, actions: list[Action]) -> None:
+        """Do what the conversation decided, in its order."""
+        for action in actions:
+            if self.fenced:
+                return  # a successor owns the chat now; the journal tells it the rest
+            match action:
+                case Reply(message=message, answer=answer):
+                    self._reply(message, answer)
+                case StartTurn():
+                    self._start_turn(action)
+                case FollowUp(turn_id=turn_id, message=message, text=text):
+                    self._files.forget(message.update_id)
+                    self._tell_pool(TurnFollowUp(self.chat_id, turn_id, message.update_id,
+                                                 text, action.interrupt))
+                case CancelTurn(turn_id=turn_id):
+                    self._tell_pool(TurnCancelRequested(self.chat_id, turn_id))
+                case MarkTaken(message=message):
+                    # Tagged like the 👀: Telegram taking it acknowledges the message too.
+                    self._say(React(self.chat_id, message.message_id, TAKEN_EMOJI),
+                              tag=message.update_id)
+                case SaveMode(mode=mode):
+                    self._journal.set_chat_mode(self.chat_id, mode.value)
+                case NewSession():
+                    self._journal.set_session(self.chat_id, None)
+                case ShowStatus(message=message):
+                    self._reply(message, Answer(AnswerKind.REPLY, self._status_text()))
+                case Forget(update_ids=update_ids):
+                    for update_id in update_ids:  # answered by the turn; nothing to deliver
+                        self._known.pop(update_id, None)
+
+    def _start_turn(self, start: StartTurn) -> None:
+        self.status = "requested"
+        self._last_tool = None
+        self._status_board.open(start.turn_id, self.ctx.clock.monotonic())
+        for update_id in (start.message.update_id, *start.also):
+            self._files.forget(update_id)
+        session = self._journal.session(self.chat_id)
+        self._tell_pool(TurnRequested(self.chat_id, start.turn_id, start.message.update_id,
+                                      start.prompt, session, also=start.also))
+
+    def _status_text(self) -> str:
+        now = self.ctx.clock.monotonic()
+        turn = self._conversation.turn
+        return commands.status_text(StatusView(
+            mode=self._conversation.mode,
+            turn=self.status if turn is not None else None,
+            turn_age=self._status_board.age(turn.turn_id, now) if turn is not None else None,
+            last_tool=self._last_tool,
+            queued=self._conversation.queued,
+            session_id=self._journal.session(self.chat_id),
+            cost_today=self._journal.spent_today(self.chat_id, self.ctx.clock.wall()),
+        ))
+
+    def _refused_for_budget(self) -> bool:
+        """Past its daily budget the chat starts no turn: every message waiting for one
+        is answered now with the spend and the reset time (stored like any answer, so
+        nothing runs it later). True if any was."""
+        if self._daily_budget is None:
+            return False
+        now = self.ctx.clock.wall()
+        reached = budget.check(self._journal.spent_today(self.chat_id, now),
+                               self._daily_budget, now)
+        if reached is None:
+            return False
+        refused = self._conversation.drop_waiting()
+        if not refused:
+            return False
+        for message in refused:
+            self._reply(message, Answer(AnswerKind.REPLY, budget.text(reached)))
+        return True
 
     # --- the turn, as the brain pool reports it --------------------------------------
 
@@ -258,6 +379,7 @@ class ChatActor(SupervisedActor):
             case TurnStarted(attempt=attempt):
                 self.status = "thinking"
                 self._running = turn_id
+                self._apply(self._conversation.turn_started(turn_id))
                 self._draft = Draft(draft_id=next(self._turns)) if self._private else None
                 self._say(Typing(self.chat_id))
                 self.tell_later(TYPING_EVERY, TypingDue(turn_id))
@@ -275,12 +397,14 @@ class ChatActor(SupervisedActor):
             case TurnRetryScheduled():
                 self.status = f"retrying ({event.reason})"
                 self._running = None
+                self._conversation.turn_paused(turn_id)
                 self._show(turn_id, status.retry_scheduled(event))
             case TurnFinished():
                 self._on_finished(event)
             case TurnAbandoned():
                 self.status = "paused (the service is stopping)"
                 self._running = None
+                self._conversation.turn_paused(turn_id)
                 self._show(turn_id, status.PAUSED)
 
     def _on_progress(self, turn_id: str, event: Any) -> None:
@@ -291,6 +415,7 @@ class ChatActor(SupervisedActor):
                 self._show(turn_id, text)
             case ToolUse(name=name, detail=detail):
                 line = status.tool(name, detail)
+                self._last_tool = line
                 self.status = line
                 if self._draft is not None:
                     self._draft.use_tool(line)
@@ -304,9 +429,11 @@ class ChatActor(SupervisedActor):
                 self._pump_progress()
 
     def _on_finished(self, finished: TurnFinished) -> None:
-        assert self._in_flight is not None
-        _, message = self._in_flight
-        self._in_flight = None
+        turn = self._conversation.turn
+        assert turn is not None
+        message = turn.message
+        self._apply(self._conversation.turn_finished(finished.turn_id, finished.also))
+        self._approvals.turn_over(finished.turn_id)
         self._running = None
         self._draft = None
         self._close_status(finished.turn_id, status.final(finished.answer))
@@ -366,6 +493,12 @@ class ChatActor(SupervisedActor):
             self.tell_later(wake - now, StatusDue())
 
     def _on_result(self, result: Delivered | DeliveryFailed) -> None:
+        if isinstance(result.tag, ApprovalTag):
+            self._approvals.on_result(result)
+            return
+        if isinstance(result.tag, attachments.FileTag):
+            self._on_file(result)
+            return
         match result:
             case Delivered(call=React(), tag=int() as update_id):
                 self._journal.mark_acked(update_id)
@@ -384,6 +517,29 @@ class ChatActor(SupervisedActor):
                 pass  # typing and drafts: nothing to learn
         self._pump_progress()
 
+    def _on_file(self, result: Delivered | DeliveryFailed) -> None:
+        settled = self._files.settle(result)
+        text = settled[1] if settled is not None else None
+        if settled is not None and text is not None:
+            update_id = settled[0]
+            queue = self._conversation.queue
+            failed = next((m for m in queue if m.update_id == update_id), None)
+            if failed is not None:
+                queue.remove(failed)
+                self._reply(failed, Answer(AnswerKind.REPLY, text))
+        self._next_turn()
+
+    def _on_approval(self, request: ApprovalRequested) -> None:
+        """The running turn's brain asks to run a tool: the desk answers the pool, at
+        once (policy) or once someone presses a button (or nobody does in time)."""
+        turn = self._conversation.turn
+        if turn is None or turn.turn_id != request.turn_id:
+            # A turn this instance does not run (a predecessor's): nobody here can ask.
+            self._tell_pool(ApprovalAnswered(self.chat_id, request.turn_id,
+                                             request.request_id, False, UNASKED_MESSAGE))
+            return
+        self._approvals.requested(request, turn.message.message_id)
+
     def _tell_pool(self, message: Any) -> None:
         # Checked at the last moment: an instance wedged in a journal call and replaced
         # meanwhile must not ask for (or cancel) a turn its successor now owns.
@@ -397,14 +553,14 @@ class ChatActor(SupervisedActor):
 
     def _chat_gone(self) -> None:
         """Telegram takes nothing for this chat; the journal already records why."""
-        self._queue.clear()
         self._known.clear()
-        if self._in_flight is not None:
+        self._files.clear()
+        turn_id = self._conversation.gone()
+        if turn_id is not None:
             # Its result will find the message failed in the journal and be dropped, so
             # no TurnFinished comes: the chat must not wait for one. A new message (the
             # user unblocked us) starts afresh.
-            self._tell_pool(TurnCancelRequested(self.chat_id, self._in_flight[0]))
-            self._in_flight = None
+            self._tell_pool(TurnCancelRequested(self.chat_id, turn_id))
         self._running = None
         self._draft = None
         self._status_board = StatusBoard()  # nothing it shows can be changed any more
@@ -414,8 +570,8 @@ class ChatActor(SupervisedActor):
 
     def _settle(self) -> None:
         """After every message: an idle chat schedules its own passivation check."""
-        idle = (self._in_flight is None and not self._queue and not self._known
-                and self._status_board.idle)
+        idle = (self._conversation.turn is None and not self._conversation.queue
+                and not self._known and self._status_board.idle)
         if self._winding_down is not None:
             if self._status_board.idle:
                 self._winding_down.done(self.ctx.child_id)
@@ -428,12 +584,12 @@ class ChatActor(SupervisedActor):
 
     def _wind_down(self, latch: Latch) -> None:
         self._winding_down = latch
-        self._queue.clear()  # still open in the journal: the next run takes them up
+        self._conversation.wind_down()  # still open in the journal: the next run takes them up
         self._running = None
         self._draft = None
-        if self._in_flight is not None:
+        if self._conversation.turn is not None:
             # Its turn was given back to the journal; the status must not say "working".
-            self._close_status(self._in_flight[0], status.PAUSED, force=True)
+            self._close_status(self._conversation.turn.turn_id, status.PAUSED, force=True)
 
 
 def _preview(text: str | None) -> str:

@@ -18,7 +18,14 @@ from typing import Any
 import pykka
 
 from wakeful.actors.names import chat_address
-from wakeful.messages import ChatIdle, MessageArrived, WindDownRequested, WorkWaiting
+from wakeful.messages import (
+    ButtonPressed,
+    ChatIdle,
+    MessageArrived,
+    MessageEdited,
+    WindDownRequested,
+    WorkWaiting,
+)
 from wakeful.state.journal import Journal
 from wakeful.supervision.context import ChildContext
 from wakeful.supervision.spec import ChildSpec, SupervisorSpec
@@ -46,7 +53,8 @@ class ChatsSupervisor(Supervisor):
         match message:
             case MessageArrived(message=incoming):
                 self._route(incoming.chat_id, message)
-            case WorkWaiting(chat_id=chat_id):
+            case WorkWaiting(chat_id=chat_id) | MessageEdited(chat_id=chat_id) | \
+                    ButtonPressed(chat_id=chat_id):
                 self._route(chat_id, message)
             case ChatIdle(chat_id=chat_id, generation=generation):
                 # Anything routed to it before this was committed to the journal first,

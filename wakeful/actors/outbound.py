@@ -20,7 +20,7 @@ from wakeful.actors.names import chat_address
 from wakeful.actors.replies import Piece
 from wakeful.bots.errors import FailureKind, TelegramFailure, classify
 from wakeful.bots.gateway import TelegramGateway
-from wakeful.delivery.calls import Lane, React, SendDraft, SendText
+from wakeful.delivery.calls import Lane, React, SavedFile, SendDraft, SendText
 from wakeful.delivery.limits import Limits
 from wakeful.delivery.policy import ChatIsGone, GiveUp, Policy, Retry, Succeeded
 from wakeful.delivery.schedule import Schedule, Ticket
@@ -187,7 +187,9 @@ class Outbound(SupervisedActor):
                 return  # the gateway is stopping; the journal still owes what this was
             exc = future.exception()
             if exc is None:
-                tell_quietly(me, CallCompleted(ticket_id, future.result()))
+                result = future.result()
+                tell_quietly(me, CallCompleted(ticket_id, saved=result)
+                             if isinstance(result, SavedFile) else CallCompleted(ticket_id, result))
             else:
                 tell_quietly(me, CallCompleted(ticket_id, failure=classify(exc)))
 
@@ -201,7 +203,7 @@ class Outbound(SupervisedActor):
         failure = completed.failure
         if failure is None:
             self._schedule.done(ticket, now)
-            self._succeeded(ticket, completed.message_id)
+            self._succeeded(ticket, completed.message_id, completed.saved)
             return
         self.failed[failure.kind.value] += 1
         self.failed_by_call[type(ticket.call).__name__][failure.kind.value] += 1
@@ -228,7 +230,8 @@ class Outbound(SupervisedActor):
                 self._schedule.done(ticket, now)
                 self._given_up(ticket, failure)
 
-    def _succeeded(self, ticket: Ticket, message_id: int | None) -> None:
+    def _succeeded(self, ticket: Ticket, message_id: int | None,
+                   saved: SavedFile | None = None) -> None:
         self.sent[type(ticket.call).__name__] += 1
         if isinstance(ticket.call, React) and ticket.call.since is not None:
             self.ack_seconds.observe(self.ctx.clock.monotonic() - ticket.call.since)
@@ -241,7 +244,7 @@ class Outbound(SupervisedActor):
                 self.answered += 1
                 self._answer_done(ticket.chat_id, tag.update_id, tag.requester, tag.reply_to)
             return
-        self._tell(ticket, Delivered(ticket.call, message_id, ticket.tag))
+        self._tell(ticket, Delivered(ticket.call, message_id, ticket.tag, saved))
 
     def _answer_done(self, chat_id: int, update_id: int, requester: str | None,
                      reply_to: int | None = None) -> None:

@@ -18,14 +18,30 @@ from typing import Any
 
 from wakeful.bots.errors import FailureKind, classify
 from wakeful.bots.gateway import TelegramGateway
-from wakeful.bots.updates import MalformedUpdate, parse_update, update_id_of
-from wakeful.delivery.calls import Lane, SendText
+from wakeful.bots.updates import (
+    MalformedUpdate,
+    ParsedPress,
+    parse_callback_query,
+    parse_update,
+    update_id_of,
+)
+from wakeful.conversation import approvals
+from wakeful.delivery.calls import AnswerCallback, Lane, SendText
 from wakeful.delivery.render import render_plain
-from wakeful.ingest.admission import AccessPolicy, BotIdentity, Verdict, admit, refusal_text
+from wakeful.ingest.admission import (
+    AccessPolicy,
+    BotIdentity,
+    Verdict,
+    admit,
+    may_press,
+    refusal_text,
+)
+from wakeful.ingest.flood import FloodGate, FloodLimit, flood_text
 from wakeful.messages import (
     CallRequested,
     IncomingMessage,
     MessageArrived,
+    MessageEdited,
     PollDue,
     PollFailed,
     PollingStopRequested,
@@ -53,8 +69,10 @@ class Poller(SupervisedActor):
         refusal_every: float = 600.0,
         chats: str = "chats",
         outbound: str = "outbound",
+        flood: FloodLimit | None = None,
     ) -> None:
         super().__init__(ctx)
+        self._flood = FloodGate(flood or FloodLimit())
         self._gateway = gateway
         self._journal = journal
         self._policy = policy
@@ -78,6 +96,7 @@ class Poller(SupervisedActor):
         self.updates = 0
         self.admitted = 0
         self.refused = 0
+        self.flooded = 0
         self.ignored = 0
         self.malformed = 0
         self.last_error: str | None = None
@@ -120,6 +139,7 @@ class Poller(SupervisedActor):
             "updates": self.updates,
             "admitted": self.admitted,
             "refused": self.refused,
+            "flooded": self.flooded,
             "ignored": self.ignored,
             "malformed_updates": self.malformed,
             "offset": self._journal.offset,
@@ -167,23 +187,34 @@ class Poller(SupervisedActor):
         now = self._last_ok_at = self._last_ended_at = self.ctx.clock.monotonic()
         next_offset: int | None = None
         admitted: list[IncomingMessage] = []
+        edits: list[MessageEdited] = []  # not stored: the chat applies them to what it holds
         strangers: dict[tuple[int, int], int | None] = {}
+        presses: list[ParsedPress] = []  # not stored either: a press answers a live turn
         for raw in raw_updates:
             update_id = update_id_of(raw)
             if update_id is not None:
                 next_offset = max(next_offset or 0, update_id + 1)
             try:
-                parsed = parse_update(raw, now)
+                pressed = parse_callback_query(raw)
+                parsed = parse_update(raw, now) if pressed is None else None
             except MalformedUpdate as exc:
                 self.malformed += 1
                 log.warning("skipping malformed update: %s", exc)
+                continue
+            if pressed is not None:
+                presses.append(pressed)
                 continue
             if parsed is None:
                 continue
             self.updates += 1
             match admit(parsed.message, parsed.addressing, self._policy, self._bot):
-                case Verdict.ADMIT:
+                case Verdict.ADMIT if parsed.edited:
+                    edits.append(MessageEdited(parsed.message.chat_id, parsed.message.message_id,
+                                               parsed.message.text, parsed.message.update_id))
+                case Verdict.ADMIT if self._let_in(parsed.message, now):
                     admitted.append(parsed.message)
+                case Verdict.ADMIT:
+                    pass  # too many too fast: refused at the door (see _let_in)
                 case Verdict.REFUSE:
                     self.refused += 1
                     key = (parsed.message.chat_id, parsed.message.user_id or 0)
@@ -198,10 +229,48 @@ class Poller(SupervisedActor):
         self.admitted += len(accepted.new)
         for message in accepted.new:
             self.ctx.directory.tell(self._chats, MessageArrived(message))
+        for edit in edits:
+            self.ctx.directory.tell(self._chats, edit)
+        for press in presses:
+            self._on_press(press)
         for chat_id, user_key in accepted.refuse:
             self._refuse(chat_id, strangers[(chat_id, user_key)])
         self.beat()
         self.actor_ref.tell(PollDue())
+
+    def _let_in(self, message: IncomingMessage, now: float) -> bool:
+        """The flood limit: False refuses the message; it is never stored, so nothing
+        replays it, and the first refusal of a burst tells the user when to write again."""
+        flooded = self._flood.check(
+            message.user_id if message.user_id is not None else message.chat_id, now)
+        if flooded is None:
+            return True
+        self.flooded += 1
+        if flooded.tell and not self.fenced:
+            log.info("flood limit: refusing messages from user %s in chat %s for %.0f s",
+                     message.user_id, message.chat_id, flooded.wait)
+            self.ctx.directory.tell(self._outbound, CallRequested(SendText(
+                message.chat_id, render_plain(flood_text(flooded.wait))[0],
+                reply_to=message.message_id, lane=Lane.PROGRESS)))
+        return False
+
+    def _on_press(self, pressed: ParsedPress) -> None:
+        """A button press: the chat it belongs to decides, if the presser may; every
+        other press is answered here (Telegram's client spins until it is)."""
+        press = pressed.press
+        chat_id = press.chat_id if press is not None else pressed.user_id
+        if not may_press(press.chat_id if press is not None else None, pressed.user_id,
+                         self._policy):
+            log.info("refused a button press by user %s in chat %s (not on the allowlist)",
+                     pressed.user_id, chat_id)
+            text: str | None = approvals.STRANGER_TEXT
+        elif press is None or approvals.parse_callback(press.data) is None:
+            text = approvals.MALFORMED_TEXT
+        else:
+            self.ctx.directory.tell(self._chats, press)
+            return
+        self.ctx.directory.tell(self._outbound, CallRequested(
+            AnswerCallback(chat_id, pressed.query_id, text)))
 
     def _refuse(self, chat_id: int, user_id: int | None) -> None:
         log.info("refused a message from user %s in chat %s (not on the allowlist)",

@@ -42,7 +42,8 @@ def pieces(answer: Answer) -> tuple[Piece, ...]:
         case AnswerKind.FAILED:
             body = render_plain(SORRY + (answer.text or "unknown error"), PIECE_LIMIT)
         case AnswerKind.CANCELLED:
-            body = render_plain(CANCELLED_REPLY, PIECE_LIMIT)
+            # A message cancelled before it ran says so in its own words (/cancel all).
+            body = render_plain(answer.text or CANCELLED_REPLY, PIECE_LIMIT)
     out = [notice(CONTEXT_LOST)] if answer.context_lost else []
     out += [Piece(part, reply=True) for part in body]
     if answer.session_reset and answer.kind is AnswerKind.ANSWER:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from wakeful.brain.outcome import Outcome
 from wakeful.messages import TurnRequested
@@ -21,6 +21,19 @@ class Turn:
     api_retries: int = 0
     cost_usd: float = 0.0
     told_position: int | None = None
+    # Follow-ups the brain took into this turn: (update_id, text), in order. A retry's
+    # prompt carries them, and the answer answers them too.
+    taken: list[tuple[int, str]] = field(default_factory=list)
+
+    @property
+    def prompt(self) -> str:
+        """What an attempt is given: the request, then every follow-up taken so far."""
+        return "\n\n".join([self.request.prompt, *(text for _, text in self.taken)])
+
+    @property
+    def also(self) -> tuple[int, ...]:
+        """Every message this turn answers besides its own."""
+        return (*self.request.also, *(update_id for update_id, _ in self.taken))
 
     @property
     def chat_id(self) -> int:

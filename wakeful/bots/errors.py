@@ -27,6 +27,7 @@ class FailureKind(enum.Enum):
     NOT_MODIFIED = "not_modified"  # an edit to the text it already has: that is success
     ENTITIES = "entities"  # 400 can't parse entities: send it as plain text instead
     TOO_LONG = "too_long"  # 400 message is too long
+    FILE_TOO_BIG = "file_too_big"  # getFile's 400 "file is too big", or over our own cap
     BAD_REQUEST = "bad_request"  # any other 400: our request is wrong; retrying cannot help
     UNAUTHORIZED = "unauthorized"  # bad token: nothing will work
     UNKNOWN = "unknown"
@@ -42,6 +43,14 @@ _TOO_LONG_400 = ("message is too long", "message_too_long", "text is too long")
 # carried out: it was written, and no answer came back.
 _AMBIGUOUS_CAUSES = frozenset({"ReadTimeout", "WriteTimeout", "RemoteProtocolError",
                                "ReadError", "WriteError"})
+
+
+class FileTooBig(Exception):
+    """A file is over the size wakeful downloads (checked at the edge, after getFile)."""
+
+
+class FileUnavailable(Exception):
+    """Telegram would not serve a file getFile had named (its download link expired)."""
 
 
 @dataclass(frozen=True)
@@ -60,6 +69,10 @@ def classify(exc: BaseException) -> TelegramFailure:
     text = str(exc) or type(exc).__name__
     lowered = text.lower()
     match exc:
+        case FileTooBig():
+            return TelegramFailure(FailureKind.FILE_TOO_BIG, text)
+        case FileUnavailable():
+            return TelegramFailure(FailureKind.BAD_REQUEST, text)
         case tg.RetryAfter():
             retry = exc.retry_after
             seconds = retry.total_seconds() if hasattr(retry, "total_seconds") else float(retry)
@@ -84,6 +97,8 @@ def classify(exc: BaseException) -> TelegramFailure:
 def _bad_request_kind(lowered: str) -> FailureKind:
     if "not modified" in lowered:
         return FailureKind.NOT_MODIFIED
+    if "file is too big" in lowered:
+        return FailureKind.FILE_TOO_BIG
     if any(marker in lowered for marker in _CHAT_GONE_400):
         return FailureKind.CHAT_GONE
     if any(marker in lowered for marker in _TOO_LONG_400):

@@ -20,17 +20,39 @@ import concurrent.futures
 import logging
 import threading
 import warnings
-from collections.abc import Coroutine
+from collections.abc import Coroutine, Sequence
 from typing import Any, TypeVar
 
-from telegram import Bot, MessageEntity, ReactionTypeEmoji, ReplyParameters
+from telegram import (
+    Bot,
+    BotCommand,
+    InlineKeyboardButton,
+    InlineKeyboardMarkup,
+    MessageEntity,
+    ReactionTypeEmoji,
+    ReplyParameters,
+)
 from telegram.constants import ChatAction
+from telegram.error import EndPointNotFound, InvalidToken
 from telegram.request import BaseRequest, HTTPXRequest
 from telegram.warnings import PTBUserWarning
 
+from wakeful.bots.errors import FileTooBig, FileUnavailable
 from wakeful.config import Secret
-from wakeful.delivery.calls import Call, EditText, React, SendDraft, SendText, Typing
+from wakeful.delivery.calls import (
+    AnswerCallback,
+    Call,
+    EditText,
+    FetchFile,
+    Keyboard,
+    React,
+    SavedFile,
+    SendDraft,
+    SendText,
+    Typing,
+)
 from wakeful.delivery.render import Part
+from wakeful.files import store
 
 log = logging.getLogger(__name__)
 
@@ -65,6 +87,7 @@ class TelegramGateway:
         self._bot = Bot(
             token.reveal(),
             base_url=base_url,
+            base_file_url=file_url(base_url),
             request=self._request,
             get_updates_request=self._poll_request,
         )
@@ -98,7 +121,9 @@ class TelegramGateway:
     def get_updates(self, offset: int | None) -> concurrent.futures.Future[list[dict[str, Any]]]:
         """One long poll. An earlier poll still in flight (a replaced poller's) is cancelled
         first: getUpdates has one connection, and it must go to the newest poller."""
-        kwargs: dict[str, Any] = {"timeout": int(self.poll_timeout), "allowed_updates": ["message"]}
+        kwargs: dict[str, Any] = {"timeout": int(self.poll_timeout),
+                                  "allowed_updates": ["message", "edited_message",
+                                                      "callback_query"]}
         if offset is not None:
             kwargs["offset"] = offset
         if self._poll is not None and not self._poll.done():
@@ -112,9 +137,10 @@ class TelegramGateway:
         )
         return self._poll
 
-    def call(self, call: Call) -> concurrent.futures.Future[int | None]:
-        """Make one outbound call; the future gives the new message's id for sends
-        (None for everything else). Only the outbound actor calls this."""
+    def call(self, call: Call) -> concurrent.futures.Future[int | SavedFile | None]:
+        """Make one outbound call; the future gives the new message's id for sends,
+        where a fetched file was saved, None for everything else. Only the outbound
+        actor calls this."""
         return self._submit(self._call(call))
 
     # --- the webhook (the service's thread, at start) ---------------------------------
@@ -122,6 +148,11 @@ class TelegramGateway:
     def webhook_url(self) -> concurrent.futures.Future[str]:
         """The webhook Telegram delivers updates to; "" when there is none."""
         return self._submit(self._webhook_url())
+
+    def set_commands(self, commands: Sequence[tuple[str, str]]) -> concurrent.futures.Future[bool]:
+        """The command menu Telegram clients show: (name, description) pairs."""
+        return self._submit(self._bot.set_my_commands(
+            [BotCommand(name, description) for name, description in commands]))
 
     def delete_webhook(self) -> concurrent.futures.Future[bool]:
         """Switch Telegram to getUpdates. Pending updates are kept: they are messages
@@ -152,17 +183,23 @@ class TelegramGateway:
         await asyncio.gather(*others, return_exceptions=True)
         await self._bot.shutdown()
 
-    async def _call(self, call: Call) -> int | None:
+    async def _call(self, call: Call) -> int | SavedFile | None:
         match call:
-            case SendText(chat_id=chat, part=part, reply_to=reply_to):
+            case FetchFile():
+                return await self._fetch(call)
+            case SendText(chat_id=chat, part=part, reply_to=reply_to, keyboard=keyboard):
                 reply = ReplyParameters(reply_to, allow_sending_without_reply=True) \
                     if reply_to else None
                 message = await self._bot.send_message(chat, part.text, entities=_entities(part),
-                                                       reply_parameters=reply)
+                                                       reply_parameters=reply,
+                                                       reply_markup=_markup(keyboard))
                 return int(message.message_id)
-            case EditText(chat_id=chat, message_id=message_id, part=part):
+            case EditText(chat_id=chat, message_id=message_id, part=part, keyboard=keyboard):
                 await self._bot.edit_message_text(part.text, chat_id=chat, message_id=message_id,
-                                                  entities=_entities(part))
+                                                  entities=_entities(part),
+                                                  reply_markup=_markup(keyboard))
+            case AnswerCallback(query_id=query_id, text=text):
+                await self._bot.answer_callback_query(query_id, text=text)
             case React(chat_id=chat, message_id=message_id, emoji=emoji):
                 await self._bot.set_message_reaction(chat, message_id, [ReactionTypeEmoji(emoji)])
             case Typing(chat_id=chat):
@@ -172,6 +209,22 @@ class TelegramGateway:
                                                    entities=_entities(part))
         return None
 
+    async def _fetch(self, call: FetchFile) -> SavedFile:
+        file = await self._bot.get_file(call.file_id)
+        # Telegram states the size with getFile; the download itself is checked too, in
+        # case it did not (or a local server sends more than it said).
+        if file.file_size is not None and file.file_size > call.max_bytes:
+            raise FileTooBig(f"{file.file_size} bytes, over the limit of {call.max_bytes}")
+        try:
+            data = await file.download_as_bytearray()
+        except (InvalidToken, EndPointNotFound):
+            # A 401/404 on the file URL is the file, not the token (getFile just worked).
+            raise FileUnavailable("Telegram did not serve the file") from None
+        if len(data) > call.max_bytes:
+            raise FileTooBig(f"{len(data)} bytes, over the limit of {call.max_bytes}")
+        # Small and local (at most max_bytes): written here rather than on another thread.
+        return store.save(call.directory, call.name, bytes(data))
+
     def _submit(self, coro: Coroutine[Any, Any, T]) -> concurrent.futures.Future[T]:
         if not self._started:
             coro.close()
@@ -179,6 +232,19 @@ class TelegramGateway:
             future.set_exception(RuntimeError("telegram gateway is not running"))
             return future
         return asyncio.run_coroutine_threadsafe(coro, self._loop)
+
+
+def file_url(base_url: str) -> str:
+    """Where files are downloaded from: ".../bot" (the token follows) -> ".../file/bot"."""
+    head, sep, _ = base_url.rstrip("/").rpartition("/bot")
+    return f"{head}/file/bot" if sep else f"{base_url.rstrip('/')}/file/bot"
+
+
+def _markup(keyboard: Keyboard) -> InlineKeyboardMarkup | None:
+    if not keyboard:
+        return None
+    return InlineKeyboardMarkup([[InlineKeyboardButton(label, callback_data=data)
+                                  for label, data in row] for row in keyboard])
 
 
 def _entities(part: Part) -> list[MessageEntity] | None:

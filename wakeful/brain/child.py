@@ -2,13 +2,21 @@
 
 Everything here executes in the forked child (started from the fork server, so it
 inherits no threads and no sockets of the service). It launches the brain command in
-a new process group with the environment it is given and nothing else, feeds it the
-prompt through an already-unlinked 0600 file on stdin (never argv, which `ps` shows;
-stdin is at EOF after the prompt, so the CLI never waits on it), turns its stdout into
+a new process group with the environment it is given and nothing else, talks to it
+over a stdin pipe in the CLI's stream-json input (wakeful/brain/session_protocol.py:
+the prompt is the first user message, never argv, which `ps` shows; follow-ups and
+interrupts from the parent are written while the turn runs), turns its stdout into
 typed events for the parent, enforces the turn's timers and, on the way out, kills
 the whole group and reaps every descendant, so nothing outlives the turn.
-Single-threaded on purpose: one selector loop over the brain's stdout, stderr, the
-service's pipe and the fork server's death.
+Single-threaded on purpose: one selector loop over the brain's stdout, stderr and
+stdin (written without blocking, from a buffer), the service's pipe and the fork
+server's death.
+
+When the turn is over: once a result arrives that leaves no written message
+unanswered (the result's `user_message_uuids`, else every message echoed before it),
+stdin is closed and the CLI exits by itself (0), its session saved. A follow-up the
+CLI has not taken when a result arrives runs as the next turn of the same process,
+so the loop waits for the next result.
 
 Nothing outlives the service either. The turn ends (and kills the group) when the
 service's pipe hits EOF or when the fork server dies (the kernel signals us, see
@@ -27,15 +35,21 @@ import os
 import selectors
 import signal
 import subprocess
-import tempfile
 import time
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from multiprocessing.connection import Connection
+from typing import Any
 
-from wakeful.brain import procfs
-from wakeful.brain.events import TurnResult
+from wakeful.brain import procfs, session_protocol
+from wakeful.brain.events import (
+    ApprovalNeeded,
+    ControlRequest,
+    MessageLifecycle,
+    MessageTaken,
+    TurnResult,
+)
 from wakeful.brain.leftovers import process_start_time
 from wakeful.brain.stream_json import MAX_LINE_BYTES, StreamJsonParser
 from wakeful.brain.timers import TimerLimits, TurnTimers
@@ -61,6 +75,33 @@ class TurnSpec:
 
 
 @dataclass(frozen=True)
+class FollowUp:
+    """Parent -> child: write this user message into the running session now
+    (interrupt: first end the running turn, then the session goes on with it)."""
+
+    uuid: str
+    text: str
+    interrupt: bool = False
+
+
+@dataclass(frozen=True)
+class ApprovalDecision:
+    """Parent -> child: the answer to an ApprovalNeeded (`message`: what the model reads
+    when the tool is denied)."""
+
+    request_id: str
+    allow: bool
+    message: str = ""
+
+
+@dataclass(frozen=True)
+class FollowUpDropped:
+    """Child -> parent: that follow-up was not written (the turn is already ending)."""
+
+    uuid: str
+
+
+@dataclass(frozen=True)
 class Spawned:
     """First item on the pipe: the brain's pid, which is also its process group id."""
 
@@ -80,6 +121,8 @@ class ChildReport:
     reason: str
     garbage_lines: int
     stderr_tail: str
+    # The turn's final result was seen: one that left no written message unanswered
+    # (an earlier result, while a follow-up waits for its own turn, does not count).
     saw_result: bool
     progressed: bool = False  # the model showed signs of work (beyond the CLI's init)
     last_garbage: str | None = None
@@ -141,21 +184,25 @@ def _run(spec: TurnSpec, conn: Connection, fork_server_gone: int) -> None:
         conn.send(ChildReport(None, "spawn_failed", 0, f"cannot start {spec.argv[0]}: {exc}",
                               False))
         return
-    parser = StreamJsonParser()
-    stderr_tail: deque[str] = deque(maxlen=_STDERR_TAIL_LINES)
-    timers = TurnTimers(spec.limits, time.monotonic())
+    try:
+        session = _Session(proc, conn, spec, fork_server_gone)
+    except BaseException:
+        _end_group(proc, spec.kill_grace)  # nothing may outlive the turn, even our bug
+        raise
     reason = "exited"
     try:
         conn.send(Spawned(proc.pid, process_start_time(proc.pid)))
-        reason = _pump(proc, conn, parser, stderr_tail, timers, fork_server_gone)
+        reason = session.pump()
     except BrokenPipeError:
         reason = "parent_gone"  # the service died while we were telling it something
     finally:
+        session.close_stdin_now()
         exit_code = _end_group(proc, spec.kill_grace)
         strays = _reap_descendants(proc.pid, spec.kill_grace)
+        parser, timers = session.parser, session.timers
         with contextlib.suppress(OSError, BrokenPipeError):
             conn.send(ChildReport(
-                exit_code, reason, parser.garbage_lines, "\n".join(stderr_tail)[-2000:],
+                exit_code, reason, parser.garbage_lines, "\n".join(session.stderr_tail)[-2000:],
                 timers.result_at is not None, timers.progressed, parser.last_garbage, strays,
             ))
 
@@ -163,24 +210,17 @@ def _run(spec: TurnSpec, conn: Connection, fork_server_gone: int) -> None:
 def _spawn(spec: TurnSpec) -> subprocess.Popen[bytes]:
     if spec.cwd is not None:
         os.makedirs(spec.cwd, mode=0o700, exist_ok=True)
-    fd, path = tempfile.mkstemp(prefix="wakeful-prompt-")  # mode 0600
-    try:
-        os.unlink(path)
-        os.write(fd, spec.prompt.encode())
-        os.lseek(fd, 0, os.SEEK_SET)
-        return subprocess.Popen(
-            spec.argv,
-            stdin=fd,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            env=spec.env,
-            cwd=spec.cwd,
-            start_new_session=True,  # own process group: one killpg reaches every tool it runs
-            preexec_fn=_die_with(os.getpid(), _libc_prctl()),
-            close_fds=True,
-        )
-    finally:
-        os.close(fd)
+    return subprocess.Popen(
+        spec.argv,
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        env=spec.env,
+        cwd=spec.cwd,
+        start_new_session=True,  # own process group: one killpg reaches every tool it runs
+        preexec_fn=_die_with(os.getpid(), _libc_prctl()),
+        close_fds=True,
+    )
 
 
 def _die_with(turn_child: int, prctl: Callable[..., int] | None) -> Callable[[], None]:
@@ -199,75 +239,266 @@ def _die_with(turn_child: int, prctl: Callable[..., int] | None) -> Callable[[],
     return preexec
 
 
-def _pump(
-    proc: subprocess.Popen[bytes],
-    conn: Connection,
-    parser: StreamJsonParser,
-    stderr_tail: deque[str],
-    timers: TurnTimers,
-    fork_server_gone: int,
-) -> str:
-    """Forward events until the brain closes its output, a timer expires or we are told to stop."""
-    assert proc.stdout is not None and proc.stderr is not None
-    sel = selectors.DefaultSelector()
-    sel.register(proc.stdout, selectors.EVENT_READ, "out")
-    sel.register(proc.stderr, selectors.EVENT_READ, "err")
-    sel.register(conn, selectors.EVENT_READ, "parent")
-    sel.register(fork_server_gone, selectors.EVENT_READ, "fork_server")
-    buffers = {"out": b"", "err": b""}
-    open_streams = 2
-    while open_streams:
-        deadline, expiry = timers.expiry()
-        timeout = deadline - time.monotonic()
-        if timeout <= 0:
-            return expiry.value
-        for key, _ in sel.select(timeout):
-            if key.data == "parent":
-                try:
-                    if conn.recv() == CANCEL:
-                        return "cancelled"
-                except (EOFError, OSError):
-                    return "parent_gone"
-                continue
-            if key.data == "fork_server":
-                if FORK_SERVER_GONE in os.read(fork_server_gone, 512):
-                    return "parent_gone"
-                continue
-            chunk = os.read(key.fd, 65536)
-            if not chunk:
-                sel.unregister(key.fileobj)
-                open_streams -= 1
-                lines = [buffers[key.data]] if buffers[key.data] else []
-            else:
-                *lines, buffers[key.data] = (buffers[key.data] + chunk).split(b"\n")
-                if len(buffers[key.data]) > MAX_LINE_BYTES:
-                    # A line without end must not grow without end: hand it over as it is.
-                    lines.append(buffers[key.data])
-                    buffers[key.data] = b""
-            if key.data == "err":
-                stderr_tail.extend(line[:500].decode(errors="replace") for line in lines)
-                continue
-            for line in lines:
-                _forward(line, conn, parser, timers)
-    # Both streams closed: wait for the exit itself, within whichever timer is running.
-    deadline, expiry = timers.expiry()
-    try:
-        proc.wait(timeout=max(0.0, deadline - time.monotonic()))
-    except subprocess.TimeoutExpired:
-        return expiry.value
-    return "exited"
+class _Stdin:
+    """The brain's stdin: lines wait in a buffer and go out as the pipe takes them, so a
+    100 KB prompt, or a brain that never reads, cannot block the loop."""
+
+    def __init__(self, proc: subprocess.Popen[bytes], sel: selectors.BaseSelector) -> None:
+        assert proc.stdin is not None
+        self._file = proc.stdin
+        self._fd = proc.stdin.fileno()
+        os.set_blocking(self._fd, False)
+        self._sel = sel
+        self._buffer = bytearray()
+        self._registered = False
+        self.closing = False  # no more lines: close once the buffer is out
+        self.closed = False
+
+    def write(self, line: bytes) -> bool:
+        """Queue a line (made by session_protocol); False once stdin is closing."""
+        if self.closing or self.closed:
+            return False
+        self._buffer += line
+        self.flush()
+        return True
+
+    def close(self) -> None:
+        """Close as soon as what is queued has been written (the brain then sees EOF)."""
+        self.closing = True
+        self.flush()
+
+    def close_now(self) -> None:
+        self._buffer.clear()
+        self._close()
+
+    def flush(self) -> None:
+        while self._buffer and not self.closed:
+            try:
+                written = os.write(self._fd, self._buffer[:65536])
+            except BlockingIOError:
+                break
+            except OSError:  # the brain closed its stdin, or died: nobody reads it any more
+                self.close_now()
+                return
+            del self._buffer[:written]
+        if self.closing and not self._buffer:
+            self._close()
+            return
+        self._watch(bool(self._buffer) and not self.closed)
+
+    def _watch(self, wanted: bool) -> None:
+        if wanted and not self._registered:
+            self._sel.register(self._fd, selectors.EVENT_WRITE, "in")
+        elif not wanted and self._registered:
+            self._sel.unregister(self._fd)
+        self._registered = wanted
+
+    def _close(self) -> None:
+        if self.closed:
+            return
+        self._watch(False)
+        self.closed = True
+        with contextlib.suppress(OSError):
+            self._file.close()
 
 
-def _forward(line: bytes, conn: Connection, parser: StreamJsonParser, timers: TurnTimers) -> None:
-    lines, progress = parser.lines, parser.progress_lines
-    events = parser.feed(line)
-    now = time.monotonic()
-    if parser.lines > lines:
-        timers.line(now, progress=parser.progress_lines > progress)
-    for event in events:
-        conn.send(event)
-        if isinstance(event, TurnResult):
-            timers.result(now)
+class _Session:
+    """One turn's selector loop: the brain's output in, our messages out."""
+
+    def __init__(self, proc: subprocess.Popen[bytes], conn: Connection, spec: TurnSpec,
+                 fork_server_gone: int) -> None:
+        assert proc.stdout is not None and proc.stderr is not None
+        self.proc = proc
+        self.conn = conn
+        self.kill_grace = spec.kill_grace
+        self.fork_server_gone = fork_server_gone
+        self.parser = StreamJsonParser()
+        self.stderr_tail: deque[str] = deque(maxlen=_STDERR_TAIL_LINES)
+        self.timers = TurnTimers(spec.limits, time.monotonic())
+        self.sel = selectors.DefaultSelector()
+        self.sel.register(proc.stdout, selectors.EVENT_READ, "out")
+        self.sel.register(proc.stderr, selectors.EVENT_READ, "err")
+        self.sel.register(conn, selectors.EVENT_READ, "parent")
+        self.sel.register(fork_server_gone, selectors.EVENT_READ, "fork_server")
+        self.stdin = _Stdin(proc, self.sel)
+        self.first_uuid = session_protocol.new_uuid()
+        # Written messages no result has answered yet (insertion-ordered), and the ones
+        # the brain has taken (echoed) so far.
+        self.unanswered: dict[str, None] = {self.first_uuid: None}
+        self.taken: set[str] = set()
+        self.results = 0
+        # Tool approvals the CLI waits for: request id -> the tool's input (sent back
+        # with an allow).
+        self.approvals: dict[str, dict[str, Any]] = {}
+        self.cancel_deadline: float | None = None
+        self.stopped: set[str] = set()  # queued follow-ups interrupted after a cancel
+        self.stdin.write(session_protocol.user_message(spec.prompt, self.first_uuid))
+
+    def close_stdin_now(self) -> None:
+        self.stdin.close_now()
+
+    def pump(self) -> str:
+        """Forward events until the brain closes its output, a timer expires or we are told
+        to stop."""
+        buffers = {"out": b"", "err": b""}
+        open_streams = 2
+        while open_streams:
+            deadline, expiry = self._deadline()
+            timeout = deadline - time.monotonic()
+            if timeout <= 0:
+                return expiry
+            for key, _ in self.sel.select(timeout):
+                if key.data == "in":
+                    self.stdin.flush()
+                    continue
+                if key.data == "parent":
+                    if (ending := self._from_parent()) is not None:
+                        return ending
+                    continue
+                if key.data == "fork_server":
+                    if FORK_SERVER_GONE in os.read(self.fork_server_gone, 512):
+                        return "parent_gone"
+                    continue
+                chunk = os.read(key.fd, 65536)
+                if not chunk:
+                    self.sel.unregister(key.fileobj)
+                    open_streams -= 1
+                    lines = [buffers[key.data]] if buffers[key.data] else []
+                else:
+                    *lines, buffers[key.data] = (buffers[key.data] + chunk).split(b"\n")
+                    if len(buffers[key.data]) > MAX_LINE_BYTES:
+                        # A line without end must not grow without end: hand it over as it is.
+                        lines.append(buffers[key.data])
+                        buffers[key.data] = b""
+                if key.data == "err":
+                    self.stderr_tail.extend(line[:500].decode(errors="replace") for line in lines)
+                    continue
+                for line in lines:
+                    self._forward(line)
+        # Both streams closed: wait for the exit itself, within whichever timer is running.
+        self.stdin.close_now()
+        deadline, expiry = self._deadline()
+        try:
+            self.proc.wait(timeout=max(0.0, deadline - time.monotonic()))
+        except subprocess.TimeoutExpired:
+            return expiry
+        return "cancelled" if self.cancel_deadline is not None else "exited"
+
+    def _deadline(self) -> tuple[float, str]:
+        deadline, expiry = self.timers.expiry()
+        if self.cancel_deadline is not None and self.cancel_deadline <= deadline:
+            return self.cancel_deadline, "cancelled"
+        return deadline, expiry.value
+
+    def _from_parent(self) -> str | None:
+        """Act on one item from the service; the turn's ending reason, if it ends now."""
+        try:
+            item = self.conn.recv()
+        except (EOFError, OSError):
+            return "parent_gone"
+        if item == CANCEL:
+            self._cancel()
+        elif isinstance(item, FollowUp):
+            self._follow_up(item)
+        elif isinstance(item, ApprovalDecision):
+            self._approval(item)
+        return None
+
+    def _approval(self, decision: ApprovalDecision) -> None:
+        tool_input = self.approvals.pop(decision.request_id, None)
+        if tool_input is None:
+            return  # not a question of this process (an earlier attempt's), or answered
+        if not self.stdin.closing and not self.stdin.closed:
+            self.stdin.write(
+                session_protocol.permission_allow(decision.request_id, tool_input)
+                if decision.allow else
+                session_protocol.permission_deny(decision.request_id, decision.message))
+        if not self.approvals:
+            self.timers.resume(time.monotonic())
+
+    def _cancel(self) -> None:
+        """End the turn the way a user would: interrupt, then EOF, so the CLI saves its
+        session and exits; after kill_grace the group is killed regardless."""
+        if self.cancel_deadline is not None:
+            return
+        self.cancel_deadline = time.monotonic() + self.kill_grace
+        if self.stdin.closing:
+            return
+        self._interrupt()
+        if not self._queued():
+            self.stdin.close()
+        # else a follow-up waits in the CLI's queue and would run as the next turn even
+        # after EOF: it is interrupted too when it starts (_forward), and stdin closes
+        # once every message has its result (_result).
+
+    def _queued(self) -> list[str]:
+        """Follow-ups written but not yet taken by the brain."""
+        return [u for u in self.unanswered if u != self.first_uuid and u not in self.taken]
+
+    def _began(self, message_uuid: str) -> None:
+        """Cancelled, and a queued follow-up's turn starts anyway: end it at once."""
+        if (self.cancel_deadline is None or self.stdin.closing
+                or message_uuid == self.first_uuid or message_uuid in self.stopped
+                or message_uuid not in self.unanswered):
+            return
+        self.stopped.add(message_uuid)
+        self._interrupt()
+
+    def _interrupt(self) -> None:
+        self.stdin.write(session_protocol.interrupt(session_protocol.new_uuid()))
+
+    def _follow_up(self, follow_up: FollowUp) -> None:
+        if self.stdin.closing or self.stdin.closed or self.cancel_deadline is not None:
+            self.conn.send(FollowUpDropped(follow_up.uuid))
+            return
+        if follow_up.interrupt:
+            self._interrupt()
+        self.unanswered[follow_up.uuid] = None
+        self.stdin.write(session_protocol.user_message(follow_up.text, follow_up.uuid))
+
+    def _forward(self, line: bytes) -> None:
+        parser, timers = self.parser, self.timers
+        lines, progress = parser.lines, parser.progress_lines
+        events = parser.feed(line)
+        now = time.monotonic()
+        if parser.lines > lines:
+            timers.line(now, progress=parser.progress_lines > progress)
+        for event in events:
+            if isinstance(event, ControlRequest) and event.subtype == "can_use_tool":
+                event = self._approval_needed(event)
+            self.conn.send(event)
+            if isinstance(event, MessageTaken):
+                self.taken.add(event.uuid)
+                self._began(event.uuid)
+            elif isinstance(event, MessageLifecycle) and event.state == "started":
+                self._began(event.uuid)  # the CLI says so before its first API call
+            elif isinstance(event, TurnResult):
+                self._result(event, now)
+
+    def _approval_needed(self, request: ControlRequest) -> ApprovalNeeded:
+        """The CLI waits for a person: the parent asks the chat; the idle clock stops."""
+        name, tool_input = request.request.get("tool_name"), request.request.get("input")
+        tool_input = tool_input if isinstance(tool_input, dict) else {}
+        self.approvals[request.request_id] = tool_input
+        self.timers.pause()
+        return ApprovalNeeded(request.request_id, name if isinstance(name, str) else "?",
+                              tool_input)
+
+    def _result(self, result: TurnResult, now: float) -> None:
+        self.results += 1
+        if result.message_uuids is not None:
+            answered = set(result.message_uuids)
+        else:
+            answered = set(self.taken)
+        if self.results == 1:
+            # The first result answers the prompt, even from a brain that does not echo.
+            answered.add(self.first_uuid)
+        for message_uuid in answered:
+            self.unanswered.pop(message_uuid, None)
+        if not self.unanswered:
+            # The whole turn is answered: EOF lets the CLI exit, its session saved.
+            self.timers.result(now)
+            self.stdin.close()
 
 
 def _end_group(proc: subprocess.Popen[bytes], grace: float) -> int | None:

@@ -12,8 +12,11 @@ from collections.abc import Mapping
 from typing import Protocol
 
 # Always passed: print mode, machine-readable events, and partial messages so a long
-# answer keeps the idle timer fed while it streams.
-FIXED_FLAGS = ("-p", "--output-format", "stream-json", "--verbose", "--include-partial-messages")
+# answer keeps the idle timer fed while it streams; stream-json input keeps stdin open
+# for follow-ups and interrupts, and the replay of each user message says when the CLI
+# took it (wakeful/brain/session_protocol.py).
+FIXED_FLAGS = ("-p", "--input-format", "stream-json", "--output-format", "stream-json",
+               "--verbose", "--include-partial-messages", "--replay-user-messages")
 
 RESERVED_FLAGS = frozenset({
     # how wakeful talks to the CLI
@@ -22,8 +25,9 @@ RESERVED_FLAGS = frozenset({
     # sessions are wakeful's (per chat, in the ledger)
     "-r", "--resume", "-c", "--continue", "--session-id", "--fork-session",
     "--no-session-persistence",
-    # have their own config keys
+    # have their own config keys (approvals: --permission-prompt-tool)
     "--model", "--allowedTools", "--allowed-tools", "--permission-mode",
+    "--permission-prompt-tool",
     # would leave no process for wakeful to supervise, or wait for a human
     "--bg", "--background", "--ide", "--tmux", "--desktop", "--teleport",
     "--remote-control", "-h", "--help", "-v", "--version",
@@ -67,8 +71,12 @@ def argv(config: BrainSettings, session_id: str | None) -> tuple[str, ...]:
         args += ["--model", config.model]
     if config.allowed_tools:
         args += ["--allowedTools", ",".join(config.allowed_tools)]
-    if config.permission_mode:
+    approvals = bool(getattr(config, "approvals", False))  # older settings objects lack it
+    # "dontAsk" denies before the CLI would ask: with approvals on, asking is the point.
+    if config.permission_mode and not (approvals and config.permission_mode == "dontAsk"):
         args += ["--permission-mode", config.permission_mode]
+    if approvals:
+        args += ["--permission-prompt-tool", "stdio"]
     return (*args, *config.extra_args)
 
 

@@ -55,6 +55,11 @@ class BrainConfig:
     # runner = "ray": true when every node sees the same workdir root (NFS...), so a
     # chat may run anywhere; false pins each chat to one node, where its session lives.
     shared_workdir: bool = False
+    # Tool approvals over Telegram (docs/chat.md, "Approvals"): the CLI asks before any
+    # tool not in allowed_tools (--permission-prompt-tool stdio) and the chat puts it to
+    # its users; nobody answering within approval_timeout seconds denies it.
+    approvals: bool = False
+    approval_timeout: float = 300.0
 
     def limits(self) -> TimerLimits:
         return TimerLimits(first_event=self.first_event_timeout, idle=self.idle_timeout,

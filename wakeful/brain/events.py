@@ -6,7 +6,8 @@ across the multiprocessing pipe between the brain worker and its actor.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from typing import Any
 
 
 @dataclass(frozen=True)
@@ -68,6 +69,55 @@ class TurnResult:
     num_turns: int | None = None
     api_error_status: int | None = None
     terminal_reason: str | None = None
+    # The uuids of the user messages this result answers (the CLI's
+    # `user_message_uuids`); None when the brain does not say.
+    message_uuids: tuple[str, ...] | None = None
 
 
-BrainEvent = SessionStarted | ApiRetry | AssistantText | TextDelta | ToolUse | TurnResult
+@dataclass(frozen=True)
+class MessageTaken:
+    """The CLI took the user message with this uuid into a turn (its replay echo)."""
+
+    uuid: str
+
+
+@dataclass(frozen=True)
+class MessageLifecycle:
+    """The CLI's `command_lifecycle` for a message: queued, started, completed, cancelled."""
+
+    uuid: str
+    state: str
+
+
+@dataclass(frozen=True)
+class ControlResponse:
+    """The CLI's answer to one of our control requests (e.g. an interrupt)."""
+
+    request_id: str
+    ok: bool
+    error: str | None = None
+
+
+@dataclass(frozen=True)
+class ControlRequest:
+    """The CLI asks wakeful something (e.g. may a tool run); answered with a
+    control_response line (wakeful/brain/session_protocol.py)."""
+
+    request_id: str
+    subtype: str
+    request: dict[str, Any] = field(default_factory=dict, compare=False)
+
+
+@dataclass(frozen=True)
+class ApprovalNeeded:
+    """The CLI asks whether it may run a tool (a `can_use_tool` control request, with
+    --permission-prompt-tool stdio) and waits, without a timeout, for the answer."""
+
+    request_id: str
+    tool_name: str
+    tool_input: dict[str, Any] = field(default_factory=dict, compare=False)
+
+
+BrainEvent = (SessionStarted | ApiRetry | AssistantText | TextDelta | ToolUse | TurnResult
+              | MessageTaken | MessageLifecycle | ControlResponse | ControlRequest
+              | ApprovalNeeded)

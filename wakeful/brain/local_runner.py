@@ -9,7 +9,7 @@ from __future__ import annotations
 import threading
 
 from wakeful.brain import process
-from wakeful.brain.child import TurnSpec
+from wakeful.brain.child import ApprovalDecision, FollowUp, TurnSpec
 from wakeful.brain.process import BrainProcess
 from wakeful.brain.runner import OnExit, OnItem, RunnerStatus, RunnerUnavailable
 
@@ -25,6 +25,10 @@ class LocalTurn:
 
     def cancel(self) -> None:
         self._brain.cancel()
+
+    def send(self, follow_up: FollowUp | ApprovalDecision) -> bool:
+        self._brain.send(follow_up)
+        return True
 
     def kill(self) -> None:
         self._brain.kill()

@@ -98,7 +98,17 @@ def summarize(
     events: list[BrainEvent], report: ChildReport | None, exitcode: int | None,
     limits: TimerLimits,
 ) -> Outcome:
-    result = next((e for e in reversed(events) if isinstance(e, TurnResult)), None)
+    # One process may print several results: a follow-up the CLI took after a result
+    # began (or after an interrupt) runs as its own next turn. The last result decides
+    # how the turn ended; the answer is the text of every successful one, in order (the
+    # user saw none of them yet: drafts are not answers), so an interrupted turn's error
+    # result is dropped when a message followed it.
+    results = [e for e in events if isinstance(e, TurnResult)]
+    if report is not None and not report.saw_result and report.reason != "exited":
+        # A result came, but a follow-up the CLI took after it was never answered: the
+        # turn did not end with that result (a timer or a cancel ended it).
+        results = []
+    result = results[-1] if results else None
     started = next((e for e in reversed(events) if isinstance(e, SessionStarted)), None)
     # A run that never printed init has no session on disk, whatever id its error
     # result carries (a missing --resume target answers with a random one).
@@ -114,10 +124,15 @@ def summarize(
         "before_first_event": report is None or not report.progressed,
         "api_retries": sum(1 for e in events if isinstance(e, ApiRetry)),
         "cost_usd": result.cost_usd if result else None,
-        "duration_ms": result.duration_ms if result else None,
+        "duration_ms": sum(r.duration_ms or 0 for r in results) if result else None,
         "garbage_lines": report.garbage_lines if report else 0,
+        # Killed after its result: the session may be half-written. A cancel that the
+        # CLI obeyed (interrupt, EOF, then it exits by itself: 1 after the interrupted
+        # turn's error) left it whole; a negative exit code is our kill.
         "session_unsafe": report is not None and report.saw_result
-        and report.reason != "exited",
+        and report.reason != "exited"
+        and not (report.reason == "cancelled" and report.exit_code is not None
+                 and report.exit_code >= 0),
         "api_error_status": result.api_error_status if result else None,
     }
 
@@ -133,13 +148,16 @@ def summarize(
         return fail(Failure.SPAWN_FAILED, f"the brain could not be started: {report.stderr_tail}")
     if result is None:
         return _no_result(report, limits, fail)
+    if report.reason == "cancelled" and result.is_error:
+        return fail(Failure.CANCELLED, "cancelled")  # the interrupt we sent ended it
     if result.is_error:
         if any(marker in result.text for marker in _SESSION_GONE):
             return fail(Failure.SESSION_MISSING, "Claude could not find our earlier conversation")
         if result.api_error_status is not None:
             return fail(Failure.API_ERROR, f"Claude reported an error: {result.text}")
         return fail(Failure.ERROR, f"Claude reported an error: {result.text or result.subtype}")
-    text = result.text.strip() or streamed
+    text = "\n\n".join(t for r in results if not r.is_error and (t := r.text.strip())) \
+        or streamed
     if not text:
         if tools_ran:
             return Outcome(True, NO_TEXT_AFTER_TOOLS, **common)

@@ -20,7 +20,14 @@ from collections.abc import Callable
 from typing import Any
 
 from wakeful.brain import child
-from wakeful.brain.child import CANCEL, ChildReport, Spawned, TurnSpec
+from wakeful.brain.child import (
+    CANCEL,
+    ApprovalDecision,
+    ChildReport,
+    FollowUp,
+    Spawned,
+    TurnSpec,
+)
 
 log = logging.getLogger(__name__)
 
@@ -81,6 +88,11 @@ class BrainProcess:
         """Ask the child to end the turn; it kills the brain's group and reports."""
         with contextlib.suppress(OSError, ValueError):
             self._conn.send(CANCEL)
+
+    def send(self, follow_up: FollowUp | ApprovalDecision) -> None:
+        """Have the child write a follow-up into the brain's session (or say it could not)."""
+        with contextlib.suppress(OSError, ValueError):
+            self._conn.send(follow_up)
 
     def kill(self) -> None:
         """Last resort when the child itself does not respond: kill everything now."""

@@ -20,7 +20,7 @@ from typing import Any
 import ray
 
 from wakeful.brain import process
-from wakeful.brain.child import TurnSpec
+from wakeful.brain.child import ApprovalDecision, FollowUp, TurnSpec
 from wakeful.brain.process import BrainProcess
 
 ACTOR_PREFIX = "wakeful-node-"
@@ -99,6 +99,14 @@ class NodeRunner:
         brain = self._running_or_stop(turn_id)
         if brain is not None:
             brain.cancel()
+
+    def send(self, turn_id: str, follow_up: FollowUp | ApprovalDecision) -> None:
+        with self._lock:
+            brain = self._turns.get(turn_id)
+        if brain is not None:
+            brain.send(follow_up)
+        # else the turn is over (or not begun): its stream tells the pool, whose
+        # follow-ups still waiting are refused when the turn ends
 
     def kill(self, turn_id: str) -> None:
         brain = self._running_or_stop(turn_id)

@@ -1,7 +1,8 @@
 """RayRunner: turns in child processes on the nodes of a Ray cluster.
 
 Threads, and why none of them is the pool's:
-    the pool's actor thread   `accepts`, `capacity`, `start`, `cancel`, `kill`, `status`:
+    the pool's actor thread   `accepts`, `capacity`, `start`, `send`, `cancel`, `kill`,
+                              `status`:
                               table lookups and Ray's non-blocking `.remote()` calls
     "wakeful-ray"             connects, then every `refresh` seconds lists the live nodes
                               and starts a runner actor on each new one (ray.init,
@@ -26,7 +27,7 @@ from typing import Any
 import ray
 from ray.exceptions import RayError, RayTaskError
 
-from wakeful.brain.child import ChildReport, TurnSpec
+from wakeful.brain.child import ApprovalDecision, ChildReport, FollowUp, TurnSpec
 from wakeful.brain.config import BrainConfig
 from wakeful.brain.outcome import NODE_LOST
 from wakeful.brain.placement import Placement, brain_nodes
@@ -233,6 +234,10 @@ class RayTurn:
 
     def cancel(self) -> None:
         self._actor.cancel.remote(self.turn_id)
+
+    def send(self, follow_up: FollowUp | ApprovalDecision) -> bool:
+        self._actor.send.remote(self.turn_id, follow_up)
+        return True
 
     def kill(self) -> None:
         self._killed_at = time.monotonic()

@@ -2,8 +2,9 @@
 
 The pool decides *which* turn runs *when* (admission, the cap, fairness, retries, the
 journal); a runner only knows *how*: start the child that runs `child.run_turn` for
-one `TurnSpec`, stream its items back (`Spawned`, the `BrainEvent`s, `ChildReport`,
-in that order), then report the child's exit once; cancel or kill it by handle; and
+one `TurnSpec`, stream its items back (`Spawned`, the `BrainEvent`s and
+`FollowUpDropped`s, `ChildReport`, in that order), then report the child's exit once;
+pass it follow-ups, cancel or kill it by handle; and
 say how many more turns it can take, and for which chats.
 
 Callbacks run on a thread of the runner's, never the pool's: the pool turns them into
@@ -20,7 +21,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-from wakeful.brain.child import TurnSpec
+from wakeful.brain.child import ApprovalDecision, FollowUp, TurnSpec
 
 # An item from the child: Spawned, a BrainEvent or the ChildReport.
 OnItem = Callable[[Any], None]
@@ -56,6 +57,12 @@ class TurnHandle(Protocol):
 
     def cancel(self) -> None:
         """Ask the child to end the turn; it kills the brain's group and reports."""
+
+    def send(self, follow_up: FollowUp | ApprovalDecision) -> bool:
+        """Pass a follow-up to the running child, which writes it into the brain's session
+        and later reports `MessageTaken` (the CLI took it) or `FollowUpDropped` (too late).
+        An ApprovalDecision answers the brain's tool question (ApprovalNeeded).
+        False if this runner cannot deliver follow-ups at all."""
 
     def kill(self) -> None:
         """Last resort: kill the child and the brain's group now."""

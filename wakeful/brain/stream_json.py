@@ -19,6 +19,10 @@ from wakeful.brain.events import (
     ApiRetry,
     AssistantText,
     BrainEvent,
+    ControlRequest,
+    ControlResponse,
+    MessageLifecycle,
+    MessageTaken,
     SessionStarted,
     TextDelta,
     ToolUse,
@@ -49,6 +53,12 @@ def _int(value: Any) -> int | None:
     return None
 
 
+def _strings(value: Any) -> tuple[str, ...] | None:
+    if not isinstance(value, list):
+        return None
+    return tuple(v for v in value if isinstance(v, str))
+
+
 def _float(value: Any) -> float | None:
     if isinstance(value, bool) or not isinstance(value, int | float):
         return None
@@ -67,9 +77,16 @@ def _tool_detail(tool_input: Any) -> str | None:
     return None
 
 
+# The CLI's bookkeeping about our stdin lines: printed before any request is answered.
+_PROTOCOL_TYPES = frozenset({"command_lifecycle", "control_response"})
+
+
 def _is_progress(obj: dict[str, Any]) -> bool:
+    kind = obj.get("type")
+    if kind in _PROTOCOL_TYPES or (kind == "user" and obj.get("isReplay") is True):
+        return False  # the CLI echoing what we wrote says nothing about the model
     # An api_retry is the API answering (with an error), so it counts as progress.
-    return obj.get("type") != "system" or obj.get("subtype") == "api_retry"
+    return kind != "system" or obj.get("subtype") == "api_retry"
 
 
 class StreamJsonParser:
@@ -130,7 +147,48 @@ class StreamJsonParser:
             return [self._result(obj)]
         if kind == "stream_event":
             return self._stream_event(obj)
+        if kind == "user":
+            return self._user(obj)
+        if kind == "command_lifecycle":
+            return self._lifecycle(obj)
+        if kind == "control_response":
+            return self._control_response(obj)
+        if kind == "control_request":
+            return self._control_request(obj)
         return None
+
+    @staticmethod
+    def _user(obj: dict[str, Any]) -> list[BrainEvent] | None:
+        # Only the replay of a message we wrote; tool results are user lines too.
+        message_uuid = _str(obj.get("uuid"))
+        if obj.get("isReplay") is True and message_uuid:
+            return [MessageTaken(message_uuid)]
+        return None
+
+    @staticmethod
+    def _lifecycle(obj: dict[str, Any]) -> list[BrainEvent] | None:
+        message_uuid, state = _str(obj.get("command_uuid")), _str(obj.get("state"))
+        if message_uuid and state:
+            return [MessageLifecycle(message_uuid, state)]
+        return None
+
+    @staticmethod
+    def _control_response(obj: dict[str, Any]) -> list[BrainEvent] | None:
+        response = obj.get("response")
+        if not isinstance(response, dict):
+            return None
+        request_id = _str(response.get("request_id"))
+        if not request_id:
+            return None
+        ok = response.get("subtype") == "success"
+        return [ControlResponse(request_id, ok, None if ok else _str(response.get("error")))]
+
+    @staticmethod
+    def _control_request(obj: dict[str, Any]) -> list[BrainEvent] | None:
+        request_id, request = _str(obj.get("request_id")), obj.get("request")
+        if not request_id or not isinstance(request, dict):
+            return None
+        return [ControlRequest(request_id, _str(request.get("subtype")) or "", request)]
 
     @staticmethod
     def _stream_event(obj: dict[str, Any]) -> list[BrainEvent]:
@@ -212,4 +270,5 @@ class StreamJsonParser:
             num_turns=_int(obj.get("num_turns")),
             api_error_status=_int(obj.get("api_error_status")),
             terminal_reason=_str(obj.get("terminal_reason")),
+            message_uuids=_strings(obj.get("user_message_uuids")),
         )

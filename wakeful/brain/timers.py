@@ -37,12 +37,26 @@ class TurnTimers:
         self.first_progress_at: float | None = None
         self.last_line_at: float | None = None
         self.result_at: float | None = None
+        # While the brain waits for a person (a tool approval), silence is expected: the
+        # idle and first-event clocks stop; the budget does not.
+        self.paused = False
 
     def line(self, now: float, progress: bool) -> None:
         """A readable stdout line arrived; `progress` if it shows the model at work."""
         self.last_line_at = now
         if progress and self.first_progress_at is None:
             self.first_progress_at = now
+
+    def pause(self) -> None:
+        self.paused = True
+
+    def resume(self, now: float) -> None:
+        """The wait for a person is over: silence counts again, from now."""
+        if self.paused:
+            self.paused = False
+            self.last_line_at = now
+            if self.first_progress_at is None:
+                self.first_progress_at = now  # it asked for a tool: the model is at work
 
     def result(self, now: float) -> None:
         if self.result_at is None:
@@ -58,6 +72,8 @@ class TurnTimers:
         if self.result_at is not None:
             # Once answered, only the exit matters: silence is expected now.
             deadlines.append((self.result_at + self.limits.result_grace, Expiry.LINGERED))
+        elif self.paused:
+            pass  # only the budget runs while a person decides
         elif self.first_progress_at is None:
             deadlines.append((self.started_at + self.limits.first_event, Expiry.NO_FIRST_EVENT))
         else:

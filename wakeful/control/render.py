@@ -219,7 +219,8 @@ def _outbound(doc: dict[str, Any]) -> RenderableType:
 def _poller(doc: dict[str, Any]) -> RenderableType:
     p = doc.get("poller", {})
     numbers = [("polls", "polls"), ("updates", "updates"), ("admitted", "admitted"),
-               ("refused", "refused"), ("ignored", "ignored"), ("offset", "offset"),
+               ("refused", "refused"), ("flooded", "flooded"), ("ignored", "ignored"),
+               ("offset", "offset"),
                ("failures in a row", "consecutive_failures")]
     line = Text.assemble(("poller", "bold"), "  " + " · ".join(
         f"{label} {_or_dash(p.get(key))}" for label, key in numbers))

@@ -16,7 +16,14 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 
 from wakeful.brain import standin
-from wakeful.config import BrainConfig, Config, Secret, TelegramConfig, WatchdogConfig
+from wakeful.config import (
+    BrainConfig,
+    ChatsConfig,
+    Config,
+    Secret,
+    TelegramConfig,
+    WatchdogConfig,
+)
 from wakeful.demo.claude import fake_api, find_claude, offline_brain
 from wakeful.demo.report import Report, measure, peak_concurrency
 from wakeful.demo.users import SimulatedUsers
@@ -60,13 +67,16 @@ def demo_config(base_url: str, token: str, chat_ids: list[int], options: DemoOpt
                 standin_log: Path, journal: Path) -> Config:
     command = options.brain_command or standin.command(options.brain_delay)
     return Config(
+        # No flood limit: --messages may ask for bursts bigger than a person's.
         telegram=TelegramConfig(base_url=base_url, poll_timeout=10.0,
-                                allowed_user_ids=tuple(chat_ids)),
+                                allowed_user_ids=tuple(chat_ids), flood_messages=0),
         brain=BrainConfig(command=command, max_concurrent=options.cap,
                           env={"WAKEFUL_STANDIN_LOG": str(standin_log)}, turn_budget=120.0),
         watchdog=WatchdogConfig(heartbeat_interval=1.0, stale_after=15.0),
         # A demo keeps nothing: its journal lives and dies with its temporary directory.
         journal=JournalConfig(path=str(journal), synchronous="normal"),
+        # The report counts one reply per message: each message gets its own turn.
+        chats=ChatsConfig(mode="queue"),
         token=Secret(token),
     )
 

@@ -54,16 +54,24 @@ class BotIdentity:
 
 def admit(message: IncomingMessage, addressing: Addressing, policy: AccessPolicy,
           bot: BotIdentity) -> Verdict:
+    target = addressing.command_target
+    if target and not bot.is_named(target):
+        # "/cmd@another_bot": another bot's business, in a group and (typed by hand) in
+        # a private chat alike; it is never stored, acknowledged or answered.
+        return Verdict.IGNORE
     if addressing.chat_type == "private":
         return Verdict.ADMIT if _allowed(message, policy) else Verdict.REFUSE
     if addressing.chat_type not in GROUP_TYPES or addressing.sender_is_bot:
         return Verdict.IGNORE
-    target = addressing.command_target
-    if target and not bot.is_named(target):
-        return Verdict.IGNORE  # "/cmd@another_bot": another bot's business
     if policy.group_messages is GroupMessages.ADDRESSED and not _addressed(addressing, bot):
         return Verdict.IGNORE
     return Verdict.ADMIT if _allowed(message, policy) else Verdict.REFUSE
+
+
+def may_press(chat_id: int | None, user_id: int, policy: AccessPolicy) -> bool:
+    """Whether this user's button presses count (tool approvals): the same people whose
+    messages in that chat are admitted, whatever the group_messages setting."""
+    return (chat_id is not None and chat_id in policy.chat_ids) or user_id in policy.user_ids
 
 
 def _allowed(message: IncomingMessage, policy: AccessPolicy) -> bool:

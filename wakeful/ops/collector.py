@@ -103,6 +103,8 @@ def _poller(poller: Snapshot | None) -> Iterator[Metric]:
                    poller["admitted"])
     yield _counter("wakeful_messages_refused", "Messages refused: strangers, not admitted.",
                    poller["refused"])
+    yield _counter("wakeful_messages_flooded", "Messages refused by the per-user flood limit.",
+                   poller.get("flooded", 0))
 
 
 def _brain(pool: Snapshot | None) -> Iterator[Metric]:

@@ -16,7 +16,12 @@ from pathlib import Path
 
 from wakeful import pidlock
 
-SCHEMA_VERSION = 1
+# 1: the first schema. 2: `spending` (daily budgets). Every step only adds tables, so
+# opening an older journal is the migration: SCHEMA below creates what it lacks.
+# 3: messages.media (attachments, unsupported kinds): a column, added by COLUMNS below.
+# 4: messages.sender_name (groups' prompts name the speaker), chats.mode (/mode): columns.
+# 5: `tool_grants` (tool approvals: "Always in this chat").
+SCHEMA_VERSION = 5
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (
@@ -39,7 +44,9 @@ CREATE TABLE IF NOT EXISTS messages (
     owner_run   INTEGER,           -- who runs its turn: (run, brain pool generation)
     owner_gen   INTEGER,
     brain_pid   INTEGER,           -- the brain's pid, which is also its process group
-    brain_start INTEGER            -- and its start time, so a reused pid is never killed
+    brain_start INTEGER,           -- and its start time, so a reused pid is never killed
+    media       TEXT,              -- JSON: the message's files and unsupported content
+    sender_name TEXT               -- who wrote it, as Telegram names them
 );
 CREATE INDEX IF NOT EXISTS messages_open ON messages (chat_id, update_id)
     WHERE done_at IS NULL;
@@ -67,7 +74,8 @@ CREATE TABLE IF NOT EXISTS chats (
     turns         INTEGER NOT NULL DEFAULT 0,
     failed        INTEGER NOT NULL DEFAULT 0,
     cost_usd      REAL NOT NULL DEFAULT 0,
-    gone          TEXT               -- why Telegram will not take messages for it any more
+    gone          TEXT,              -- why Telegram will not take messages for it any more
+    mode          TEXT               -- its queue mode (/mode); NULL: [chats] mode
 );
 
 CREATE TABLE IF NOT EXISTS refusals (
@@ -77,6 +85,20 @@ CREATE TABLE IF NOT EXISTS refusals (
     PRIMARY KEY (chat_id, user_id)
 ) WITHOUT ROWID;
 CREATE INDEX IF NOT EXISTS refusals_at ON refusals (at);
+
+CREATE TABLE IF NOT EXISTS spending (
+    chat_id  INTEGER NOT NULL,
+    day      TEXT NOT NULL,        -- the UTC date its turns finished on, YYYY-MM-DD
+    cost_usd REAL NOT NULL DEFAULT 0,
+    PRIMARY KEY (chat_id, day)
+) WITHOUT ROWID;
+
+CREATE TABLE IF NOT EXISTS tool_grants (
+    chat_id    INTEGER NOT NULL,
+    tool       TEXT NOT NULL,      -- a tool someone allowed "always in this chat"
+    granted_at REAL NOT NULL,      -- wall clock
+    PRIMARY KEY (chat_id, tool)
+) WITHOUT ROWID;
 """
 
 
@@ -166,10 +188,24 @@ def _connect(path: str, synchronous: str) -> sqlite3.Connection:
             raise JournalError(f"journal {path} was written by a newer wakeful (schema "
                                f"{version}, this one knows {SCHEMA_VERSION})")
         connection.executescript(SCHEMA)
+        _add_columns(connection)
         connection.execute(f"PRAGMA user_version={SCHEMA_VERSION}")
     except sqlite3.Error as exc:
         raise JournalError(describe(exc, path)) from None
     return connection
+
+
+# Columns added after their table was first created: (table, column, definition). A
+# journal written before them gets them here (CREATE TABLE IF NOT EXISTS cannot).
+COLUMNS = (("messages", "media", "TEXT"), ("messages", "sender_name", "TEXT"),
+           ("chats", "mode", "TEXT"))
+
+
+def _add_columns(connection: sqlite3.Connection) -> None:
+    for table, column, definition in COLUMNS:
+        present = {row[1] for row in connection.execute(f"PRAGMA table_info({table})")}
+        if column not in present:
+            connection.execute(f"ALTER TABLE {table} ADD COLUMN {column} {definition}")
 
 
 def _lock(path: str) -> int:

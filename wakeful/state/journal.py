@@ -24,11 +24,11 @@ import sqlite3
 import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-from wakeful.messages import IncomingMessage
+from wakeful.messages import Attachment, IncomingMessage
 from wakeful.state.database import (
     JournalError,
     Opened,
@@ -220,9 +220,10 @@ class Journal:
                     continue
                 cursor = db.execute(
                     "INSERT OR IGNORE INTO messages (update_id, chat_id, message_id, user_id,"
-                    " text, state, run, accepted_at) VALUES (?, ?, ?, ?, ?, 'accepted', ?, ?)",
+                    " text, state, run, accepted_at, media, sender_name) "
+                    "VALUES (?, ?, ?, ?, ?, 'accepted', ?, ?, ?, ?)",
                     (message.update_id, message.chat_id, message.message_id, message.user_id,
-                     message.text, self.run, now))
+                     message.text, self.run, now, _media_json(message), message.sender_name))
                 if cursor.rowcount:
                     new.append(message)
             for chat_id, user_id in dict.fromkeys(strangers):
@@ -261,18 +262,33 @@ class Journal:
                     "JOIN messages m USING (update_id) WHERE a.chat_id = ? AND "
                     "a.state = 'pending' ORDER BY a.update_id", (chat_id,)))
             rows = db.execute(
-                "SELECT update_id, message_id, user_id, text, acked_at IS NOT NULL, run "
-                "FROM messages "
+                "SELECT update_id, message_id, user_id, text, acked_at IS NOT NULL, run, "
+                "media, sender_name FROM messages "
                 f"WHERE chat_id = ? AND done_at IS NULL AND state IN {_OPEN_SQL} "
                 "ORDER BY update_id", (chat_id,)).fetchall()
             session = db.execute("SELECT session_id FROM chats WHERE chat_id = ?",
                                  (chat_id,)).fetchone()
         messages = tuple(
             OpenMessage(IncomingMessage(update_id, chat_id, message_id, user_id, text,
-                                        received_at), bool(acked))
-            for update_id, message_id, user_id, text, acked, _ in rows)
-        carried = sum(1 for *_, run in rows if run < self.run)
+                                        received_at, *_media(media), sender_name=sender),
+                        bool(acked))
+            for update_id, message_id, user_id, text, acked, _, media, sender in rows)
+        carried = sum(1 for *_, run, _, _ in rows if run < self.run)
         return ChatWork(chat_id, answers, messages, session[0] if session else None, carried)
+
+    def edit_text(self, update_id: int, text: str | None) -> bool:
+        """The user edited a message no brain has taken yet: it runs with `text`.
+        False if it is no longer waiting (taken, answered)."""
+        with self._tx() as db:
+            return bool(db.execute(
+                "UPDATE messages SET text = ? WHERE update_id = ? AND state IN "
+                "('accepted', 'acknowledged')", (text, update_id)).rowcount)
+
+    def has_message(self, chat_id: int, message_id: int) -> bool:
+        """The journal holds this Telegram message (admitted once, not yet pruned)."""
+        with self._read() as db:
+            return db.execute("SELECT 1 FROM messages WHERE chat_id = ? AND message_id = ? "
+                              "LIMIT 1", (chat_id, message_id)).fetchone() is not None
 
     def state_of(self, update_id: int) -> MessageState | None:
         self._flush_acks()
@@ -393,6 +409,35 @@ class Journal:
         keys = ("turns", "failed", "cost_usd", "last_answered", "gone")
         return dict(zip(keys, row or (0, 0, 0.0, None, None), strict=True))
 
+    def spent_today(self, chat_id: int, now_wall: float) -> float:
+        """USD spent by this chat's turns that finished on the UTC day of `now_wall`."""
+        with self._read() as db:
+            row = db.execute("SELECT cost_usd FROM spending WHERE chat_id = ? AND day = ?",
+                             (chat_id, utc_day(now_wall))).fetchone()
+        return float(row[0]) if row else 0.0
+
+    def chat_mode(self, chat_id: int) -> str | None:
+        """The queue mode /mode set for this chat; None: it never did (the default holds)."""
+        with self._read() as db:
+            row = db.execute("SELECT mode FROM chats WHERE chat_id = ?", (chat_id,)).fetchone()
+            return row[0] if row else None
+
+    def set_chat_mode(self, chat_id: int, mode: str) -> None:
+        with self._tx() as db:
+            _ensure_chat(db, chat_id)
+            db.execute("UPDATE chats SET mode = ? WHERE chat_id = ?", (mode, chat_id))
+
+    def granted_tools(self, chat_id: int) -> frozenset[str]:
+        """Tools someone allowed "always in this chat" (tool approvals)."""
+        with self._read() as db:
+            rows = db.execute("SELECT tool FROM tool_grants WHERE chat_id = ?", (chat_id,))
+            return frozenset(row[0] for row in rows)
+
+    def grant_tool(self, chat_id: int, tool: str, at: float) -> None:
+        with self._tx() as db:
+            db.execute("INSERT OR IGNORE INTO tool_grants (chat_id, tool, granted_at) "
+                       "VALUES (?, ?, ?)", (chat_id, tool, at))
+
     def set_session(self, chat_id: int, session_id: str | None) -> None:
         with self._tx() as db:
             _ensure_chat(db, chat_id)
@@ -459,9 +504,15 @@ class Journal:
         answer: Answer,
         session_id: str | None = None,
         cost_usd: float | None = None,
+        also: tuple[int, ...] = (),
     ) -> bool:
         """Store a turn's answer, before anyone sends it. False if `generation` no
-        longer owns the message (a fenced pool's late result is discarded)."""
+        longer owns the message (a fenced pool's late result is discarded).
+
+        `also`: the chat's other messages this answer answers (merged into the prompt,
+        or follow-ups the brain took): each gets AnswerKind.NONE in the same
+        transaction, so none is run again after a crash. One already finished (or
+        another owner's) is left as it is."""
         with self._tx() as db:
             row = db.execute("SELECT chat_id, state, owner_run, owner_gen FROM messages WHERE "
                              "update_id = ?", (update_id,)).fetchone()
@@ -469,6 +520,16 @@ class Journal:
                 return False
             chat_id = row[0]
             self._store(db, update_id, answer)
+            for other in also:
+                other_row = db.execute("SELECT chat_id, state, owner_run, owner_gen FROM "
+                                       "messages WHERE update_id = ?", (other,)).fetchone()
+                if other_row is None or other_row[0] != chat_id or other_row[1] not in (
+                        "accepted", "acknowledged", "in_turn"):
+                    continue
+                if other_row[1] == "in_turn" and (other_row[2], other_row[3]) != (
+                        self.run, generation):
+                    continue
+                self._store(db, other, Answer(AnswerKind.NONE))
             _ensure_chat(db, chat_id)
             # Keep the session the CLI reported, not the one we passed: a resume may hand
             # back a new id. None means the run started no session: the old one holds.
@@ -480,6 +541,12 @@ class Journal:
             db.execute("UPDATE chats SET turns = turns + 1, failed = failed + ?, "
                        "cost_usd = cost_usd + ? WHERE chat_id = ?",
                        (answer.kind is AnswerKind.FAILED, cost_usd or 0.0, chat_id))
+            if cost_usd:
+                # Booked on the day the turn finished: what daily budgets count.
+                db.execute("INSERT INTO spending (chat_id, day, cost_usd) VALUES (?, ?, ?) "
+                           "ON CONFLICT (chat_id, day) DO UPDATE SET cost_usd = "
+                           "cost_usd + excluded.cost_usd",
+                           (chat_id, utc_day(self._wall()), cost_usd))
             return True
 
     def stored_answer(self, update_id: int) -> Answer | None:
@@ -506,6 +573,8 @@ class Journal:
                 "NOT EXISTS (SELECT 1 FROM answers a WHERE a.update_id = messages.update_id "
                 "AND a.state = 'pending') LIMIT ?", (older_than, limit))]
             db.executemany("DELETE FROM messages WHERE update_id = ?", ids)
+            # Spending older than the retention matters to no budget (one row a chat a day).
+            db.execute("DELETE FROM spending WHERE day < ?", (utc_day(older_than),))
         return len(ids)
 
     def prune_refusals(self, older_than: float, keep_at_most: int = MAX_REFUSALS_KEPT) -> int:
@@ -565,6 +634,26 @@ class Journal:
                    "WHERE update_id = ?",
                    (answer.to_json(), state, now, now if state == "delivered" else None,
                     update_id))
+
+
+def utc_day(wall: float) -> str:
+    """The UTC date of a unix time, as the spending table keys it (YYYY-MM-DD)."""
+    return time.strftime("%Y-%m-%d", time.gmtime(wall))
+
+
+def _media_json(message: IncomingMessage) -> str | None:
+    if not message.attachments and message.unsupported is None:
+        return None
+    return json.dumps({"attachments": [asdict(a) for a in message.attachments],
+                       "unsupported": message.unsupported})
+
+
+def _media(raw: str | None) -> tuple[tuple[Attachment, ...], str | None]:
+    if not raw:
+        return (), None
+    media = json.loads(raw)
+    return (tuple(Attachment(**a) for a in media.get("attachments", ())),
+            media.get("unsupported"))
 
 
 def _meta(db: sqlite3.Connection, key: str) -> Any:

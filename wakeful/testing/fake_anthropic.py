@@ -32,6 +32,10 @@ OVERLOADED_BODY: dict[str, Any] = {
 MESSAGES_PATH = "/v1/messages"
 COUNT_TOKENS_PATH = "/v1/messages/count_tokens"
 SYSTEM_REMINDER_PREFIX = "<system-reminder>"
+# How the CLI (2.1.x) hands the model a user message that arrived while a turn ran:
+# a system-role message after the next tool result.
+MID_TURN_PREFIX = "The user sent a new message while you were working:\n"
+MID_TURN_SUFFIX = "\n\nThis is how Claude Code surfaces messages"
 _JOIN_TIMEOUT_S = 5.0
 
 
@@ -49,7 +53,8 @@ class Answer:
 
 @dataclass(frozen=True)
 class EchoPrompt:
-    """Answers `prefix + <the user text of the request>`, so tests see which prompt arrived.
+    """Answers `prefix + <the user text of the request>`, so tests see which prompt arrived;
+    messages the CLI slipped into the running turn follow, ` + `-joined (`echo: a + b`).
 
     `delay` seconds pass before the answer starts, like a model thinking.
     """
@@ -94,9 +99,21 @@ class MalformedSse:
     """A 200 event stream whose content events are not valid JSON."""
 
 
+@dataclass(frozen=True)
+class UseTool:
+    """The model asks for a tool: a `tool_use` block (input streamed as JSON deltas, like
+    the real API) with stop_reason `tool_use`, so the CLI runs it and sends the result
+    in its next request. `text` (if any) comes first, as a text block."""
+
+    name: str
+    input: dict[str, Any]
+    text: str = ""
+
+
 Step = (
     Answer
     | EchoPrompt
+    | UseTool
     | Overloaded
     | ErrorStatus
     | HangBeforeHeaders
@@ -172,6 +189,9 @@ def last_user_text(body: dict[str, Any]) -> str | None:
             return content
         if not isinstance(content, list):
             return None
+        if content and all(isinstance(b, dict) and b.get("type") == "tool_result"
+                           for b in content):
+            continue  # the CLI answering a tool call: the prompt is further up
         texts = [
             b["text"]
             for b in content
@@ -182,6 +202,30 @@ def last_user_text(body: dict[str, Any]) -> str | None:
         ]
         return "\n".join(texts) if texts else None
     return None
+
+
+def mid_turn_texts(body: dict[str, Any]) -> list[str]:
+    """The user messages the CLI slipped into a running turn, in order (see
+    MID_TURN_PREFIX), after the last plain user prompt."""
+    messages = body.get("messages")
+    found: list[str] = []
+    if not isinstance(messages, list):
+        return found
+    last_prompt = max((i for i, m in enumerate(messages) if isinstance(m, dict)
+                       and m.get("role") == "user" and last_user_text({"messages": [m]})),
+                      default=0)
+    for message in messages[last_prompt:]:
+        if not isinstance(message, dict):
+            continue
+        content = message.get("content")
+        blocks = [{"type": "text", "text": content}] if isinstance(content, str) else content
+        if not isinstance(blocks, list):
+            continue
+        for block in blocks:
+            text = block.get("text") if isinstance(block, dict) else None
+            if isinstance(text, str) and text.startswith(MID_TURN_PREFIX):
+                found.append(text[len(MID_TURN_PREFIX):].split(MID_TURN_SUFFIX, 1)[0])
+    return found
 
 
 # --- HTTP plumbing -----------------------------------------------------------------------
@@ -295,7 +339,8 @@ class _Handler(BaseHTTPRequestHandler):
                 if delay > 0 and self._api._stopping.wait(delay):
                     self.close_connection = True
                     return
-                self._answer(stream, model, prefix + (last_user_text(body) or ""), 16, 0.0)
+                said = [last_user_text(body) or "", *mid_turn_texts(body)]
+                self._answer(stream, model, prefix + " + ".join(said), 16, 0.0)
             case Overloaded():
                 self._send_json(529, OVERLOADED_BODY)
             case ErrorStatus(status=status, error_type=error_type, message=message):
@@ -307,6 +352,8 @@ class _Handler(BaseHTTPRequestHandler):
                 self._hang_mid_stream(stream, model, text, seconds)
             case MalformedSse():
                 self._malformed(stream, model)
+            case UseTool(name=name, input=tool_input, text=text):
+                self._use_tool(stream, model, name, tool_input, text)
 
     def _answer(self, stream: bool, model: str, text: str, size: int, delay: float) -> None:
         if not stream:
@@ -321,6 +368,40 @@ class _Handler(BaseHTTPRequestHandler):
                 return
             self._sse(_text_delta(text[i : i + size]))
         self._sse_epilogue(len(text))
+        self._end_sse()
+
+    def _use_tool(self, stream: bool, model: str, name: str, tool_input: dict[str, Any],
+                  text: str) -> None:
+        tool_id = f"toolu_fake_{uuid.uuid4().hex[:20]}"
+        block = {"type": "tool_use", "id": tool_id, "name": name, "input": tool_input}
+        if not stream:
+            message = _message(model, text, "tool_use")
+            message["content"] = ([{"type": "text", "text": text}] if text else []) + [block]
+            self._send_json(200, message)
+            return
+        self._start_sse()
+        start = _message(model, "", None)
+        start["content"] = []
+        self._sse({"type": "message_start", "message": start})
+        index = 0
+        if text:
+            self._sse({"type": "content_block_start", "index": 0,
+                       "content_block": {"type": "text", "text": ""}})
+            self._sse(_text_delta(text))
+            self._sse({"type": "content_block_stop", "index": 0})
+            index = 1
+        self._sse({"type": "content_block_start", "index": index,
+                   "content_block": {**block, "input": {}}})
+        raw = json.dumps(tool_input)
+        half = len(raw) // 2
+        for part in (raw[:half], raw[half:]):
+            self._sse({"type": "content_block_delta", "index": index,
+                       "delta": {"type": "input_json_delta", "partial_json": part}})
+        self._sse({"type": "content_block_stop", "index": index})
+        self._sse({"type": "message_delta",
+                   "delta": {"stop_reason": "tool_use", "stop_sequence": None},
+                   "usage": {"output_tokens": _tokens(len(raw) + len(text))}})
+        self._sse({"type": "message_stop"})
         self._end_sse()
 
     def _hang_mid_stream(self, stream: bool, model: str, text: str, seconds: float) -> None:

@@ -9,6 +9,12 @@ User-side controls, each simulating one thing that happens on the real service:
   /commands and @mentions get their entities.
 - `inject_message`: a user sends a photo, document, sticker or voice note (see `media`).
 - `inject_raw_update`: Telegram delivers an arbitrary, possibly malformed, update.
+- `inject_edit`: a user edits a message they sent (an edited_message update).
+- `inject_callback_query`: a user presses an inline button of a bot message (a
+  callback_query update); `callback_answers` lists what answerCallbackQuery said.
+- `expire_downloads`: file downloads answer 404, as expired links do.
+- `set_file_content`: what downloading a sent file gives (default: deterministic bytes of
+  its declared size, `file_bytes`); getFile and `download` serve them (see `files`).
 - `fail_next`: the next calls of a method fail with a given Telegram error.
 - `outage`: a method fails with an error for some seconds of the core's clock.
 - `block_chat` / `unblock_chat`: a user blocks the bot (or a group removes it), and back.
@@ -23,6 +29,7 @@ from __future__ import annotations
 
 import copy
 import hmac
+import re
 import secrets
 import threading
 import time
@@ -49,6 +56,7 @@ from wakeful.testing.bot_api.faults import (
     LossMode,
     default_description,
 )
+from wakeful.testing.bot_api.files import FileStore
 from wakeful.testing.bot_api.formatting import format_text
 from wakeful.testing.bot_api.limits import FloodControl, RateLimits, Throttled
 from wakeful.testing.bot_api.markup import Formatted
@@ -58,7 +66,8 @@ from wakeful.testing.bot_api.reactions import parse_reaction
 from wakeful.testing.bot_api.updates import UpdateQueue
 from wakeful.testing.bot_api.utf16 import utf16_length
 
-__all__ = ["BotApiCore", "Envelope", "JSONDict", "Reply", "SentRecord", "random_token"]
+__all__ = ["BotApiCore", "CallbackAnswer", "Envelope", "JSONDict", "Reply", "SentRecord",
+           "random_token"]
 
 MAX_TEXT_LENGTH = 4096
 NOT_MODIFIED_DETAIL = (
@@ -96,6 +105,19 @@ class SentRecord:
     at_wall: float
     parse_mode: str | None = None
     draft_id: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class CallbackAnswer:
+    """One answerCallbackQuery: the query it answered and what the user was shown."""
+
+    callback_query_id: str
+    chat_id: int | None
+    message_id: int | None
+    user_id: int
+    data: str | None
+    text: str | None
+    show_alert: bool
 
 
 @dataclass(frozen=True, slots=True)
@@ -170,7 +192,11 @@ class BotApiCore:
         self._faults = FaultPlan()
         self._flood = FloodControl()
         self._file_keys = 0
+        self._files = FileStore()
         self._webhook_url = ""
+        self._my_commands: list[JSONDict] = []
+        self._callback_queries: dict[str, JSONDict] = {}  # id -> the query, until answered
+        self._callback_answers: list[CallbackAnswer] = []
 
         handlers: list[tuple[str, Callable[[Params], Any]]] = [
             ("getMe", self._get_me),
@@ -178,14 +204,17 @@ class BotApiCore:
             ("setWebhook", self._set_webhook),
             ("deleteWebhook", self._delete_webhook),
             ("getWebhookInfo", self._get_webhook_info),
-            ("setMyCommands", self._return_true),
-            ("deleteMyCommands", self._return_true),
+            ("setMyCommands", self._set_my_commands),
+            ("deleteMyCommands", self._delete_my_commands),
             ("getMyCommands", self._get_my_commands),
             ("sendMessage", self._send_message),
             ("editMessageText", self._edit_message_text),
+            ("editMessageReplyMarkup", self._edit_message_reply_markup),
+            ("answerCallbackQuery", self._answer_callback_query),
             ("sendMessageDraft", self._send_message_draft),
             ("setMessageReaction", self._set_message_reaction),
             ("sendChatAction", self._send_chat_action),
+            ("getFile", self._get_file),
         ]
         # Telegram matches method names case-insensitively.
         self._methods = {name.lower(): (name, handler) for name, handler in handlers}
@@ -289,8 +318,36 @@ class BotApiCore:
         return {"url": self._webhook_url, "has_custom_certificate": False,
                 "pending_update_count": len(self._updates.pending_ids())}
 
+    def _set_my_commands(self, params: Params) -> bool:
+        raw = params.as_json("commands")
+        if not isinstance(raw, list) or len(raw) > 100:
+            raise bad_request("can't parse commands JSON object")
+        commands: list[JSONDict] = []
+        for item in raw:
+            command = item.get("command") if isinstance(item, dict) else None
+            description = item.get("description") if isinstance(item, dict) else None
+            # Telegram's rules: 1-32 lower-case letters, digits and underscores; 1-256
+            # characters of description.
+            if not isinstance(command, str) or not re.fullmatch(r"[a-z0-9_]{1,32}", command):
+                raise bad_request("BOT_COMMAND_INVALID")
+            if not isinstance(description, str) or not 1 <= len(description) <= 256:
+                raise bad_request("BOT_COMMAND_DESCRIPTION_INVALID")
+            commands.append({"command": command, "description": description})
+        self._my_commands = commands
+        return True
+
+    def _delete_my_commands(self, _params: Params) -> bool:
+        self._my_commands = []
+        return True
+
     def _get_my_commands(self, _params: Params) -> list[JSONDict]:
-        return []
+        return [dict(command) for command in self._my_commands]
+
+    @property
+    def my_commands(self) -> list[JSONDict]:
+        """What setMyCommands registered last (the menu users see)."""
+        with self._cond:
+            return [dict(command) for command in self._my_commands]
 
     def _send_message(self, params: Params) -> JSONDict:
         chat = self._require_chat(params)
@@ -347,6 +404,49 @@ class BotApiCore:
         )
         return copy.deepcopy(message)
 
+    def _edit_message_reply_markup(self, params: Params) -> JSONDict:
+        if params.present("inline_message_id"):
+            raise bad_request("inline messages are not supported by the local Bot API")
+        chat = self._require_chat(params)
+        message_id = params.required_int("message_id")
+        message = self._messages.get((chat["id"], message_id))
+        if message is None:
+            raise bad_request("message to edit not found")
+        if message["from"]["id"] != self._bot_user["id"]:
+            raise bad_request("message can't be edited")
+        markup = self._inline_markup(params)
+        if message.get("reply_markup") == markup:
+            raise bad_request(NOT_MODIFIED_DETAIL)
+        if markup is None:
+            message.pop("reply_markup", None)
+        else:
+            message["reply_markup"] = markup
+        message["edit_date"] = int(self._wall())
+        self._record("edit", chat["id"], message_id, text=message.get("text"))
+        return copy.deepcopy(message)
+
+    def _answer_callback_query(self, params: Params) -> bool:
+        query_id = params.as_str("callback_query_id")
+        query = self._callback_queries.pop(query_id or "", None)
+        if query is None:
+            # Telegram forgets a query once answered, and after about 15 s.
+            raise bad_request("query is too old and response timeout expired or query ID "
+                              "is invalid")
+        text = params.as_str("text")
+        if text is not None and len(text) > 200:
+            raise bad_request("MESSAGE_TOO_LONG")
+        message = query.get("message") or {}
+        self._callback_answers.append(CallbackAnswer(
+            callback_query_id=query["id"],
+            chat_id=(message.get("chat") or {}).get("id"),
+            message_id=message.get("message_id"),
+            user_id=query["from"]["id"],
+            data=query.get("data"),
+            text=text,
+            show_alert=bool(params.as_bool("show_alert")),
+        ))
+        return True
+
     def _send_message_draft(self, params: Params) -> bool:
         chat = self._require_chat(params)
         if chat["type"] != "private":
@@ -386,6 +486,17 @@ class BotApiCore:
         return True
 
     # ------------------------------------------------------------------ validation
+
+    def _get_file(self, params: Params) -> JSONDict:
+        return self._files.get_file(params.as_str("file_id"))
+
+    def download(self, token: str, file_path: str) -> bytes | None:
+        """GET /file/bot<token>/<file_path>: the file's bytes; None answers 404."""
+        if not hmac.compare_digest(token.encode(), self._token):
+            return None
+        with self._cond:
+            self._calls["download"] += 1
+            return self._files.download(file_path)
 
     def _require_chat(self, params: Params) -> JSONDict:
         if not params.present("chat_id"):
@@ -567,7 +678,66 @@ class BotApiCore:
                 found = detect_entities(text)
                 if found:
                     fields[entities_key] = found
+        self._files.register(fields)
         return fields
+
+    def inject_edit(self, chat_id: int, message_id: int, text: str) -> JSONDict:
+        """The user edits their message `message_id` (its text, or its caption); returns
+        (a copy of) the queued edited_message update."""
+        with self._cond:
+            message = self._messages.get((chat_id, message_id))
+            if message is None:
+                raise ValueError(f"no message {message_id} in chat {chat_id}")
+            key = "text" if "text" in message else "caption"
+            message[key] = text
+            message.pop("entities" if key == "text" else "caption_entities", None)
+            found = detect_entities(text)
+            if found:
+                message["entities" if key == "text" else "caption_entities"] = found
+            message["edit_date"] = int(self._wall())
+            return self._updates.push({"edited_message": copy.deepcopy(message)})
+
+    def inject_callback_query(self, chat_id: int, message_id: int, data: str,
+                              user_id: int | None = None, first_name: str = "User") -> JSONDict:
+        """A user presses a button (callback_data `data`) of the bot's message
+        `message_id`; returns (a copy of) the queued callback_query update. `user_id`
+        defaults like inject_text's: the private chat's user, or the group's "member"."""
+        with self._cond:
+            message = self._messages.get((chat_id, message_id))
+            if message is None:
+                raise ValueError(f"no message {message_id} in chat {chat_id}")
+            if user_id is None:
+                user_id = chat_id if message["chat"]["type"] == "private" else abs(chat_id)
+            self._file_keys += 1
+            query: JSONDict = {
+                "id": f"{user_id}{self._file_keys:08d}{secrets.token_hex(4)}",
+                "from": {"id": user_id, "is_bot": False, "first_name": first_name},
+                "message": copy.deepcopy(message),
+                "chat_instance": str(abs(chat_id)),
+                "data": data,
+            }
+            self._callback_queries[query["id"]] = query
+            return self._updates.push({"callback_query": query})
+
+    def callback_answers(self) -> list[CallbackAnswer]:
+        """Every answerCallbackQuery so far, in order."""
+        with self._cond:
+            return list(self._callback_answers)
+
+    def set_file_content(self, file_id: str, content: bytes) -> None:
+        """Downloading `file_id` (a file a user sent) gives exactly `content`."""
+        with self._cond:
+            self._files.set_content(file_id, content)
+
+    def expire_downloads(self, expired: bool = True) -> None:
+        """Every file download answers 404 (Telegram's links last an hour) until undone."""
+        with self._cond:
+            self._files.expired = expired
+
+    def file_bytes(self, file_id: str) -> bytes:
+        """What downloading `file_id` gives."""
+        with self._cond:
+            return self._files.content(file_id)
 
     def inject_raw_update(self, payload: Mapping[str, Any]) -> JSONDict:
         """Queue an arbitrary (possibly malformed) update; assigns update_id when missing."""

@@ -1,6 +1,8 @@
 """A real loopback HTTP front end for `BotApiCore`, speaking the Bot API wire format.
 
-Besides `/bot<token>/<method>` it serves a token-less user-side API under `/_user/` so that
+Besides `/bot<token>/<method>` (and file downloads, `/file/bot<token>/<file_path>`, the
+URL PTB builds from getFile's file_path) it serves a token-less user-side API under
+`/_user/` so that
 a process without access to the core object (a demo client, a shell with curl) can play
 the users of the bot.
 
@@ -24,13 +26,14 @@ from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from types import TracebackType
 from typing import Any
-from urllib.parse import parse_qsl, urlsplit
+from urllib.parse import parse_qsl, unquote, urlsplit
 
 from wakeful.testing.bot_api.core import BotApiCore, Envelope, Reply
 
 log = logging.getLogger(__name__)
 
 _USER_PREFIX = "/_user/"
+_FILE_PREFIX = "/file/bot"  # downloads: /file/bot<token>/<file_path>
 
 
 def _error(code: int, description: str) -> Envelope:
@@ -121,6 +124,9 @@ class _Handler(BaseHTTPRequestHandler):
         if split.path.startswith(_USER_PREFIX):
             self._handle_user(split.path.removeprefix(_USER_PREFIX), split.query, raw)
             return
+        if split.path.startswith(_FILE_PREFIX):
+            self._handle_download(split.path.removeprefix(_FILE_PREFIX))
+            return
         label = "unroutable"
         try:
             token, method = self._route(split.path)
@@ -142,6 +148,19 @@ class _Handler(BaseHTTPRequestHandler):
         # Closing without writing a byte is what a dropped answer looks like to a client.
         self.close_connection = True
         log.debug("%s -> lost (%s)", label, reply.lost)
+
+    def _handle_download(self, rest: str) -> None:
+        # PTB percent-encodes the whole path, the token's ":" included.
+        token, _, file_path = unquote(rest).partition("/")
+        data = self.server.core.download(token, file_path)
+        if data is None:
+            self._reply(*_error(HTTPStatus.NOT_FOUND, "Not Found"), "download")
+            return
+        self.send_response(HTTPStatus.OK)
+        self.send_header("Content-Type", "application/octet-stream")
+        self.send_header("Content-Length", str(len(data)))
+        self.end_headers()
+        self.wfile.write(data)
 
     def _hang_until_abandoned(self) -> None:
         """Hold the connection until the client closes it or the server stops."""

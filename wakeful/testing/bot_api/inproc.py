@@ -18,7 +18,7 @@ import threading
 from collections.abc import Callable
 from http import HTTPStatus
 from typing import TYPE_CHECKING, Any
-from urllib.parse import urlsplit
+from urllib.parse import unquote, urlsplit
 
 from telegram.error import NetworkError, TimedOut
 from telegram.request import BaseRequest, RequestData
@@ -33,6 +33,7 @@ DEFAULT_NONE = BaseRequest.DEFAULT_NONE
 # Only getUpdates can block inside the core; everything else holds the core's lock for
 # microseconds, so running it inline is far cheaper than a thread hop per call.
 _BLOCKING_METHODS = frozenset({"getupdates"})
+_FILE_PREFIX = "/file/bot"  # downloads: /file/bot<token>/<file_path>
 # PTB's HTTPXRequest wraps httpx's error this way; the bridge sees the very same text.
 _DISCONNECTED = "httpx.RemoteProtocolError: Server disconnected without sending a response."
 
@@ -127,6 +128,14 @@ class InProcessRequest(BaseRequest):
         connect_timeout: ODVInput[float] = DEFAULT_NONE,
         pool_timeout: ODVInput[float] = DEFAULT_NONE,
     ) -> tuple[int, bytes]:
+        path = urlsplit(url).path
+        if path.startswith(_FILE_PREFIX):
+            # A download (File.download_*): PTB's retrieve() is a GET through here too.
+            # PTB percent-encodes the whole path, the token's ":" included.
+            token, _, file_path = unquote(path.removeprefix(_FILE_PREFIX)).partition("/")
+            data = self._core.download(token, file_path)
+            return (HTTPStatus.OK, data) if data is not None else \
+                _error(HTTPStatus.NOT_FOUND, "Not Found")
         route = _split_url(url)
         if route is None:
             return _error(HTTPStatus.NOT_FOUND, "Not Found")
