@@ -287,9 +287,6 @@ class BotApiCore:
             raise too_many_requests(retry_after)
         return key
 
-    def _return_true(self, _params: Params) -> bool:
-        return True
-
     def _get_me(self, _params: Params) -> JSONDict:
         return dict(self._bot_user)
 
