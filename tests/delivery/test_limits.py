@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 from wakeful.delivery.limits import SWEEP_EVERY, Limits
 
 
@@ -50,3 +52,49 @@ def test_a_sweep_keeps_the_window_of_a_call_still_out_so_it_counts_from_its_answ
     limits.forget_idle(2.0)  # a sweep while the call is out, past its window
     limits.settle(1, counts=True, sent=0.0, now=2.5)
     assert limits.free_at(1, counts=True, now=2.6) == 3.5
+
+
+def test_a_call_whose_answer_is_lost_fills_the_bot_window_until_the_failure_is_known() -> None:
+    """The fault storm's 429 (seed 614497208): a burst of 30 leaves at 0.0; 29 answers
+    come at 0.25, chat 1's never does (a read timeout, known at 5.0). Telegram may have
+    stamped chat 1's call any time up to then, so until 5.0 it holds its place in the
+    bot's 30 a second, however long ago it was sent, and after that it counts from 5.0:
+    before the chat's marked resend and before anyone else's 30th."""
+    limits = Limits()
+    for chat in range(1, 31):
+        limits.record(chat, counts=True, now=0.0)
+    for chat in range(2, 31):
+        limits.settle(chat, counts=True, sent=0.0, now=0.25)
+    assert limits.free_at(99, counts=True, now=0.5) == 1.25
+    # Over a second after it went out, the lost call still counts (Telegram may be at
+    # it now): the 29 answered places free up, its own does not.
+    for chat in range(31, 60):
+        assert limits.free_at(chat, counts=True, now=1.25) == 1.25
+        limits.record(chat, counts=True, now=1.25)
+    assert limits.free_at(99, counts=True, now=1.5) == math.inf  # only an answer helps
+    for chat in range(31, 60):
+        limits.settle(chat, counts=True, sent=1.25, now=1.5)
+    assert limits.free_at(99, counts=True, now=2.0) == 2.5
+
+    limits.settle(1, counts=True, sent=0.0, now=5.0)  # the failure is known: count it here
+    assert limits.free_at(1, counts=True, now=5.0) == 6.0  # the marked resend waits
+    for chat in range(31, 60):
+        limits.record(chat, counts=True, now=5.25)
+    assert limits.free_at(99, counts=True, now=5.5) == 6.0
+
+
+def test_a_group_message_whose_answer_is_lost_counts_in_the_minute_from_the_failure() -> None:
+    limits = Limits()
+    for n in range(20):
+        limits.record(-100, counts=True, now=float(n * 2))
+        limits.settle(-100, counts=True, sent=float(n * 2), now=n * 2 + 0.1)
+    limits.record(-100, counts=True, now=60.5)  # 19 in the minute: it may go
+    limits.free_at(7, counts=True, now=121.0)  # others' calls slide the windows along
+    limits.settle(-100, counts=True, sent=60.5, now=121.0)  # lost, known a minute later
+    limits.forget_idle(150.0)
+    assert limits.free_at(-100, counts=True, now=150.0) == 150.0
+    for n in range(19):
+        limits.record(-100, counts=True, now=150.0 + n * 1.5)
+        limits.settle(-100, counts=True, sent=150.0 + n * 1.5, now=150.0 + n * 1.5)
+    # 19 since 150 plus the lost one, counted from 121.0: the 21st waits for it to age out.
+    assert limits.free_at(-100, counts=True, now=178.0) == 181.0

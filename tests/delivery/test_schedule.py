@@ -204,3 +204,20 @@ def test_a_retry_goes_first_in_its_chat_unless_a_newer_edit_replaced_it() -> Non
     s.submit(newer)
     assert not s.requeue(edit, T0 + 1), "v2 carries on instead"
     assert drain(s, T0 + 1) == [newer]
+
+
+def test_a_send_whose_answer_was_lost_is_resent_a_second_after_the_failure_was_known() -> None:
+    """The outbound actor's path for a lost answer: requeue, with the moment the read
+    timeout came as `now`. Meanwhile the lost call keeps its place in the bot's 30 a
+    second, so a burst of others can only take the other 29."""
+    s = Schedule(Limits(), max_in_flight=1000)
+    s.submit(ticket(send(1, "lost on the way back")))
+    lost = s.next(T0)
+    assert isinstance(lost, Ticket)
+    for chat in range(100, 140):
+        s.submit(ticket(send(chat), at=T0 + 2.0))
+    assert len(drain(s, T0 + 2.0)) == 29, "the lost call, 2 s old, still holds its place"
+    assert len(drain(s, T0 + 3.5)) == 11
+    assert s.requeue(lost, not_before=T0 + 5.5, now=T0 + 5.0)  # the timeout, at +5
+    assert s.next(T0 + 5.5) == T0 + 6.0, "a second after the failure, not after the send"
+    assert isinstance(s.next(T0 + 6.0), Ticket)

@@ -9,8 +9,9 @@ a 👀 is never stuck behind a message that has to wait. Pure, clock passed in.
 
 from __future__ import annotations
 
+import bisect
 import math
-from collections import deque
+from collections import Counter, deque
 from dataclasses import dataclass
 
 
@@ -24,42 +25,56 @@ class LimitSettings:
 
 
 class Window:
-    """At most `limit` events in any `period` seconds."""
+    """At most `limit` events in any `period` seconds.
 
-    __slots__ = ("_events", "limit", "period")
+    A call counts from when it leaves (`record`) and stays *out* until `settle`; then it
+    counts from its answer. Telegram stamps a call when it arrives, any time before the
+    answer (or before a lost answer is given up on), so a call still out holds its place
+    however long ago it left: it never slides out of the window by its send time.
+    """
+
+    __slots__ = ("_events", "_out", "limit", "period")
 
     def __init__(self, limit: int, period: float) -> None:
         self.limit = limit
         self.period = period
-        self._events: deque[float] = deque()
+        self._events: deque[float] = deque()  # settled calls, oldest first
+        self._out: Counter[float] = Counter()  # send times of calls not answered yet
 
     def free_at(self, now: float) -> float:
-        """When the next event fits: `now` if it fits now."""
+        """When the next event fits: `now` if it fits now, inf if only an answer can
+        make room."""
         self._expire(now)
-        if len(self._events) < self.limit:
+        over = len(self._events) + self._out.total() - self.limit + 1
+        if over <= 0:
             return now
-        return self._events[0] + self.period
+        if over > len(self._events):
+            return math.inf
+        return self._events[over - 1] + self.period
 
     def record(self, now: float) -> None:
         self._expire(now)
-        self._events.append(now)
+        self._out[now] += 1
 
-    def settle(self, sent: float, now: float) -> None:
-        """The call recorded at `sent` is answered at `now`: count it from `now`.
+    def settle(self, sent: float, now: float | None) -> None:
+        """The call recorded at `sent` is answered at `now`, or known to have failed
+        then (a lost answer included): count it from `now` (None: from `sent`).
 
-        Telegram stamps a call when it arrives, anywhere between the two; counted from
-        the answer, the next call can never look closer to it than it was.
+        Telegram stamped it somewhere between the two; counted from the later, the next
+        call can never look farther from it than it was.
         """
-        for index in range(len(self._events) - 1, -1, -1):
-            if self._events[index] == sent:
-                del self._events[index]
-                # Every other event was sent, or answered, before now: order holds.
-                self._events.append(now)
-                return
+        left = self._out.get(sent, 0) - 1
+        if left < 0:
+            return  # not out (a window made after it left, or settled already)
+        if left:
+            self._out[sent] = left
+        else:
+            del self._out[sent]
+        bisect.insort(self._events, sent if now is None else now)
 
     def idle(self, now: float) -> bool:
         self._expire(now)
-        return not self._events
+        return not self._events and not self._out
 
     def _expire(self, now: float) -> None:
         while self._events and self._events[0] <= now - self.period:
@@ -123,13 +138,11 @@ class Limits:
             self.forget_idle(now)
 
     def settle(self, chat_id: int, counts: bool, sent: float, now: float | None) -> None:
-        """A call recorded at `sent` was answered at `now` (see `Window.settle`; None:
-        it is over, when is not known)."""
+        """A call recorded at `sent` was answered, or failed, at `now` (see
+        `Window.settle`; None: it is over, when is not known: counted from `sent`)."""
         if not counts:
             return
         self._out.discard(chat_id)
-        if now is None:
-            return
         self._bot.settle(sent, now)
         for table in (self._chats, self._groups):
             window = table.get(chat_id)
@@ -156,9 +169,9 @@ class Limits:
         """Drop the windows with nothing left in them (an empty window and a missing one
         mean the same), and pauses that are over."""
         for table in (self._chats, self._groups):
-            # A chat with a call out keeps its window untouched: `settle` must still find
-            # that call there, to count it from its answer (however late that comes).
-            for chat_id in [c for c, w in table.items() if c not in self._out and w.idle(now)]:
+            # A window with a call out is not idle: `settle` must still find that call
+            # there, to count it from its answer (however late that comes).
+            for chat_id in [c for c, w in table.items() if w.idle(now)]:
                 del table[chat_id]
         for chat_id in [c for c, t in self._chat_paused_until.items() if t <= now]:
             del self._chat_paused_until[chat_id]

@@ -122,8 +122,9 @@ class Schedule:
         return True
 
     def done(self, ticket: Ticket, now: float | None = None) -> None:
-        """The ticket's call is over (whatever its outcome). `now`, when its answer came:
-        the limits then count the call from there (Telegram saw it at some point between)."""
+        """The ticket's call is over (whatever its outcome). `now`, when its answer came or
+        its failure was known (a lost answer too): the limits then count the call from
+        there (Telegram saw it at some point between); until then it holds its place."""
         self._release(ticket, now)
 
     # --- out ----------------------------------------------------------------------
