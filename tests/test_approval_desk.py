@@ -13,7 +13,7 @@ from wakeful.actors.approval_desk import (
     ApprovalTag,
 )
 from wakeful.bots.errors import FailureKind, TelegramFailure
-from wakeful.conversation import approvals
+from wakeful.conversation import approvals, commands
 from wakeful.delivery.calls import AnswerCallback, EditText, Lane, SendText
 from wakeful.messages import (
     ApprovalAnswered,
@@ -36,6 +36,16 @@ class _Journal:
 
     def grant_tool(self, chat_id: int, tool: str, at: float) -> None:
         self.grants.add((chat_id, tool))
+
+    def revoke_tool(self, chat_id: int, tool: str) -> bool:
+        had = (chat_id, tool) in self.grants
+        self.grants.discard((chat_id, tool))
+        return had
+
+    def revoke_all_tools(self, chat_id: int) -> int:
+        mine = {grant for grant in self.grants if grant[0] == chat_id}
+        self.grants -= mine
+        return len(mine)
 
 
 class _World:
@@ -125,6 +135,35 @@ def test_always_is_stored_and_a_second_press_is_told_it_is_too_late() -> None:
     assert world.pool == [ApprovalAnswered(CHAT, "t1", "r1", True, "")]
     answers = [c.text for c, _ in world.said if isinstance(c, AnswerCallback)]
     assert answers == ["✅ always allowed in this chat", approvals.STALE_TEXT]
+
+
+def test_a_revoked_always_grant_is_asked_about_again_on_the_next_call() -> None:
+    world = _World()
+    first = world.ask(request="r1")
+    world.shown(first)
+    world.press(first, approvals.Choice.ALWAYS)
+    world.desk.requested(ApprovalRequested(CHAT, "t1", "r2", "Bash", {}), None)
+    assert world.pool[-1] == ApprovalAnswered(CHAT, "t1", "r2", True, ""), "granted: no question"
+    asked = len(world.said)
+
+    assert world.desk.revoke("bash") == commands.tool_revoked("Bash")
+    assert world.journal.grants == set()
+    world.ask(request="r3")  # a question again (ask() checks it went out)
+    assert len(world.said) == asked + 1 and world.desk.waiting == 1
+    assert world.pool[-1].request_id == "r2", "r3 waits for a person"
+
+
+def test_revoking_lists_and_takes_back_only_this_chats_grants() -> None:
+    world = _World()
+    world.journal.grants = {(CHAT, "Bash"), (CHAT, "Write"), (CHAT + 1, "Bash")}
+    assert world.desk.grants_text() == commands.tools_text({"Bash", "Write"}, approvals=True)
+    assert world.desk.revoke("Read") == commands.tool_not_granted("Read", {"Bash", "Write"})
+    assert world.desk.revoke(None) == commands.tools_revoked(2)
+    assert world.journal.grants == {(CHAT + 1, "Bash")}
+    assert world.desk.revoke(None) == commands.tools_revoked(0)
+    assert world.desk.grants_text() == commands.tools_text((), approvals=True)
+    off = _World(enabled=False)
+    assert off.desk.grants_text() == commands.tools_text((), approvals=False)
 
 
 def test_a_press_on_another_message_with_the_same_id_is_refused() -> None:

@@ -12,7 +12,7 @@ from dataclasses import replace
 from typing import Any
 
 from tests.conftest import BotApi
-from wakeful.conversation import approvals
+from wakeful.conversation import approvals, commands
 from wakeful.state.journal import Journal
 
 CHAT = 4242
@@ -144,6 +144,62 @@ def test_always_in_this_chat_is_remembered_across_a_restart(
     _question(bot_api, CHAT, 2)
 
 
+def test_tools_lists_the_always_grant_and_after_revoke_the_tool_is_asked_about_again(
+        bot_api: BotApi, run_service) -> None:
+    run_service(_config(bot_api, [CHAT]))
+    bot_api.core.inject_text(CHAT, "/tools", user_id=CHAT)
+    assert _wait_answers(bot_api, CHAT, 1)[0] == commands.tools_text((), approvals=True)
+
+    bot_api.core.inject_text(CHAT, "[[ask Bash]] make", user_id=CHAT)
+    question = _question(bot_api, CHAT)
+    _press(bot_api, CHAT, question.message_id, "Always in this chat")
+    assert _wait_answers(bot_api, CHAT, 2)[1] == "tool allowed"
+
+    bot_api.core.inject_text(CHAT, "/tools", user_id=CHAT)
+    listed = _wait_answers(bot_api, CHAT, 3)[2]
+    assert listed == commands.tools_text({"Bash"}, approvals=True)
+    assert "• Bash" in listed and "/tools revoke Bash" in listed
+    bot_api.core.inject_text(CHAT, "[[ask Bash]] make again", user_id=CHAT)
+    assert _wait_answers(bot_api, CHAT, 4)[3] == "tool allowed"
+    assert len(_questions(bot_api, CHAT)) == 1, "granted: no question"
+
+    bot_api.core.inject_text(CHAT, "/tools revoke bash", user_id=CHAT)
+    assert _wait_answers(bot_api, CHAT, 5)[4] == commands.tool_revoked("Bash")
+    bot_api.core.inject_text(CHAT, "/tools revoke Bash", user_id=CHAT)
+    assert _wait_answers(bot_api, CHAT, 6)[5] == commands.tool_not_granted("Bash", ())
+
+    # The next call of the revoked tool is put to the chat again.
+    bot_api.core.inject_text(CHAT, "[[ask Bash]] make once more", user_id=CHAT)
+    again = _question(bot_api, CHAT, 2)
+    assert _answers(bot_api, CHAT)[6:] == [], "the turn waits for a person again"
+    _press(bot_api, CHAT, again.message_id, "Deny")
+    assert _wait_answers(bot_api, CHAT, 7)[6] == "tool denied: The user denied this tool call."
+
+
+def test_tools_revoke_all_takes_back_every_grant_of_the_chat(
+        bot_api: BotApi, run_service) -> None:
+    path = bot_api.new_journal()
+    seeded = Journal(str(path), "normal")
+    for chat, tool in ((CHAT, "Bash"), (CHAT, "Write"), (CHAT + 1, "Bash")):
+        seeded.grant_tool(chat, tool, 1.0)
+    seeded.close()
+    svc = run_service(_config(bot_api, [CHAT], journal=path))
+    bot_api.core.inject_text(CHAT, "[[ask Write]] notes.txt", user_id=CHAT)
+    assert _wait_answers(bot_api, CHAT, 1) == ["tool allowed"]
+
+    bot_api.core.inject_text(CHAT, "/tools revoke all", user_id=CHAT)
+    assert _wait_answers(bot_api, CHAT, 2)[1] == commands.tools_revoked(2)
+    bot_api.core.inject_text(CHAT, "/tools", user_id=CHAT)
+    assert _wait_answers(bot_api, CHAT, 3)[2] == commands.tools_text((), approvals=True)
+    bot_api.core.inject_text(CHAT, "[[ask Write]] notes.txt", user_id=CHAT)
+    _question(bot_api, CHAT)
+    svc.stop()
+    after = Journal(str(path), "normal")
+    assert after.granted_tools(CHAT) == frozenset()
+    assert after.granted_tools(CHAT + 1) == frozenset({"Bash"}), "another chat keeps its own"
+    after.close()
+
+
 def test_the_always_grant_is_in_the_journal_per_chat_and_tool(tmp_path) -> None:
     journal = Journal(str(tmp_path / "j.sqlite3"), "normal")
     journal.grant_tool(CHAT, "Bash", 1.0)
@@ -153,6 +209,24 @@ def test_the_always_grant_is_in_the_journal_per_chat_and_tool(tmp_path) -> None:
     journal.close()
     again = Journal(str(tmp_path / "j.sqlite3"), "normal")
     assert again.granted_tools(CHAT) == frozenset({"Bash"})
+    again.close()
+
+
+def test_revoking_takes_back_one_grant_or_all_of_a_chats_and_nothing_else(tmp_path) -> None:
+    journal = Journal(str(tmp_path / "j.sqlite3"), "normal")
+    for chat, tool in ((CHAT, "Bash"), (CHAT, "Write"), (CHAT, "Edit"), (CHAT + 1, "Bash")):
+        journal.grant_tool(chat, tool, 1.0)
+    assert journal.revoke_tool(CHAT, "Bash") is True
+    assert journal.revoke_tool(CHAT, "Bash") is False, "already gone"
+    assert journal.revoke_tool(CHAT, "write") is False, "names are exact"
+    assert journal.granted_tools(CHAT) == frozenset({"Write", "Edit"})
+    assert journal.revoke_all_tools(CHAT) == 2
+    assert journal.revoke_all_tools(CHAT) == 0
+    assert journal.granted_tools(CHAT) == frozenset()
+    assert journal.granted_tools(CHAT + 1) == frozenset({"Bash"}), "another chat keeps its own"
+    journal.close()
+    again = Journal(str(tmp_path / "j.sqlite3"), "normal")
+    assert again.granted_tools(CHAT) == frozenset(), "revoked for good"
     again.close()
 
 

@@ -87,6 +87,25 @@ def test_a_file_over_the_limit_is_refused_in_words_and_never_downloaded(
     assert _prompts(tmp_path) == []
 
 
+def test_a_download_bigger_than_telegram_said_is_refused_and_leaves_no_file(
+    bot_api: BotApi, run_service: Any, tmp_path: Path
+) -> None:
+    # getFile understates the size; only the download itself shows it is over the limit.
+    sent = bot_api.core.inject_message(CHAT, Document("x.bin", "application/octet-stream",
+                                                      500, caption="read this"))
+    bot_api.core.set_file_content(sent["message"]["document"]["file_id"], b"z" * 50_000,
+                                  declared_size=500)
+    run_service(_config(bot_api, tmp_path, max_bytes=1000))  # after: no race with the fetch
+    (reply,) = bot_api.wait_replies(CHAT, 1)
+    assert reply.reply_to_message_id == sent["message"]["message_id"]
+    assert reply.text == ('⚠️ document "x.bin" is too big for me: I can download files of '
+                          "up to 1000 bytes. Send a smaller one, or a link to it.")
+    assert bot_api.core.call_counts()["download"] == 1
+    assert _prompts(tmp_path) == [] and not any(_files_dir(tmp_path).glob("*"))
+    bot_api.core.inject_text(CHAT, "and now text")
+    assert bot_api.wait_replies(CHAT, 2)[1].text == "echo: and now text"
+
+
 def test_telegrams_own_20_mb_limit_is_a_clear_reply_too(
     bot_api: BotApi, run_service: Any, tmp_path: Path
 ) -> None:

@@ -162,3 +162,12 @@ def test_a_local_pool_names_no_runner_and_its_turns_run_locally() -> None:
     assert "runner" not in text and "on node" not in text
     row = next(line for line in text.splitlines() if line.startswith("5 "))
     assert row.split()[:5] == ["5", "5/1/1", "1", "local", "4242"]
+
+
+def test_a_pool_with_warm_processes_shows_each_waiting_chat_and_the_warm_starts() -> None:
+    raw = _raw()
+    raw["actors"]["brain_pool"].update(
+        warm=[{"chat": 7, "pid": 5151, "session_id": "s-7", "idle_seconds": 42.0}],
+        warm_starts=3, cold_starts=2, max_warm=4)
+    text = render_text(build(raw), width=160)
+    assert "warm 1/4: 7 (pid 5151, idle 42.0s) · warm starts 3, cold 2" in text

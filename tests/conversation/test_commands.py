@@ -18,6 +18,7 @@ from wakeful.conversation.modes import Mode
     ("/new please", Invocation(Command.NEW, "new", "please")),
     ("/mode collect", Invocation(Command.MODE, "mode", "collect")),
     ("/mode\ninterrupt", Invocation(Command.MODE, "mode", "interrupt")),
+    ("/tools revoke Bash", Invocation(Command.TOOLS, "tools", "revoke Bash")),
     ("/frobnicate now", Invocation(None, "frobnicate", "now")),
     ("/newer", Invocation(None, "newer")),
 ])
@@ -54,6 +55,61 @@ def test_the_command_menu_has_every_command_once_in_telegrams_syntax() -> None:
     assert sorted(names) == sorted(c.value for c in Command)
     for _, description in commands.MENU:
         assert 1 <= len(description) <= 256
+
+
+def test_help_says_how_to_see_and_revoke_always_allowed_tools() -> None:
+    text = commands.help_text(Mode.STEER)
+    assert "/tools: the tools always allowed in this chat" in text
+    assert "/tools revoke <tool>, /tools revoke all" in text
+    menu = dict(commands.MENU)
+    assert "revoke" in menu[Command.TOOLS]
+
+
+def test_tools_lists_the_grants_in_order_and_says_how_to_revoke() -> None:
+    text = commands.tools_text({"Write", "Bash"}, approvals=True)
+    assert text.startswith("Always allowed in this chat (nobody is asked):\n• Bash\n• Write\n")
+    assert "/tools revoke Bash" in text and "/tools revoke all" in text
+    assert "approvals are off" not in text
+
+
+def test_tools_with_no_grant_says_so_and_how_one_is_made() -> None:
+    text = commands.tools_text(frozenset(), approvals=True)
+    assert text.startswith("No tool is always allowed in this chat.")
+    assert '"Always in this chat"' in text and "revoke" not in text
+
+
+def test_tools_says_when_approvals_are_off_in_the_chat() -> None:
+    for granted in (frozenset(), frozenset({"Bash"})):
+        text = commands.tools_text(granted, approvals=False)
+        assert text.endswith("Tool approvals are off in this chat: nobody is asked, and a "
+                             "tool the operator did not allow does not run.")
+
+
+@pytest.mark.parametrize(("word", "granted", "found"), [
+    ("Bash", {"Bash", "Write"}, "Bash"),
+    ("bash", {"Bash", "Write"}, "Bash"),  # the case a phone keyboard gives
+    ("BASH", {"Bash"}, "Bash"),
+    ("Read", {"Bash"}, None),
+    ("bash", {"Bash", "BASH"}, None),  # ambiguous: revoke nothing rather than guess
+    ("bash", {"bash", "Bash"}, "bash"),  # the exact name wins
+    ("Bash", set(), None),
+])
+def test_find_tool_is_exact_first_then_case_blind_when_unambiguous(
+        word: str, granted: set[str], found: str | None) -> None:
+    assert commands.find_tool(word, granted) == found
+
+
+def test_revoke_texts() -> None:
+    assert commands.tool_revoked("Bash") == \
+        "🔐 Bash is no longer always allowed here: I'll ask before it runs again."
+    assert commands.tool_not_granted("Read", {"Write", "Bash"}) == (
+        "Read is not always allowed in this chat, so there is nothing to revoke. "
+        "Always allowed here: Bash, Write.")
+    assert commands.tool_not_granted("Read", set()).endswith("No tool is always allowed here.")
+    assert commands.tools_revoked(0) == \
+        "No tool was always allowed in this chat: nothing to revoke."
+    assert commands.tools_revoked(1) == "🔐 Revoked 1 tool: I'll ask before each tool runs again."
+    assert commands.tools_revoked(3).startswith("🔐 Revoked 3 tools:")
 
 
 def test_unknown_command_text_names_it_and_carries_the_help() -> None:

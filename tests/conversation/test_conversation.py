@@ -15,8 +15,10 @@ from wakeful.conversation.actions import (
     MarkTaken,
     NewSession,
     Reply,
+    RevokeTools,
     SaveMode,
     ShowStatus,
+    ShowTools,
     StartTurn,
 )
 from wakeful.conversation.conversation import Conversation
@@ -75,6 +77,36 @@ def test_status_asks_the_actor_for_the_facts() -> None:
     conv = conversation(Mode.STEER)
     status = msg(1, "/status")
     assert conv.receive(status) == [ShowStatus(status)]
+
+
+def test_tools_asks_the_actor_for_the_grants_even_while_a_turn_runs() -> None:
+    conv = conversation(Mode.STEER)
+    started(conv, msg(1, "work"))
+    conv.turn_started("t1")
+    tools = msg(2, "/tools")
+    assert conv.receive(tools) == [ShowTools(tools)]
+    assert conv.queued == 0, "answered now, not queued behind the turn"
+
+
+@pytest.mark.parametrize(("text", "tool"), [
+    ("/tools revoke Bash", "Bash"),
+    ("/tools REVOKE mcp__github__create_issue", "mcp__github__create_issue"),
+    ("/tools revoke all", None),
+    ("/tools@wakeful_bot revoke ALL", None),
+])
+def test_tools_revoke_names_one_tool_or_all(text: str, tool: str | None) -> None:
+    conv = conversation(Mode.QUEUE)
+    message = msg(1, text)
+    assert conv.receive(message) == [RevokeTools(message, tool)]
+
+
+@pytest.mark.parametrize("text", ["/tools revoke", "/tools remove Bash",
+                                  "/tools revoke Bash Write", "/tools list"])
+def test_a_tools_command_it_cannot_read_gets_the_usage_and_revokes_nothing(text: str) -> None:
+    conv = conversation(Mode.STEER)
+    [said] = conv.receive(msg(1, text))
+    assert reply_text(said) == commands.TOOLS_USAGE
+    assert conv.queued == 0 and conv.next_turn() == []
 
 
 def test_mode_without_argument_shows_it_with_the_choices() -> None:
@@ -396,6 +428,15 @@ def test_wind_down_leaves_the_waiting_messages_to_the_journal() -> None:
     conv.receive(msg(2, "two"))
     conv.wind_down()
     assert conv.queued == 0 and conv.is_current(start.turn_id)
+
+
+def test_withdraw_takes_one_waiting_message_out_and_keeps_the_rest_in_order() -> None:
+    conv = conversation(Mode.QUEUE)
+    for update_id in (1, 2, 3):
+        conv.receive(msg(update_id, f"m{update_id}"))
+    assert conv.withdraw(2) == msg(2, "m2")
+    assert conv.withdraw(2) is None and conv.withdraw(99) is None
+    assert [m.update_id for m in conv.queue] == [1, 3]
 
 
 def test_drop_waiting_keeps_a_new() -> None:

@@ -14,7 +14,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from wakeful.conversation import approvals
+from wakeful.conversation import approvals, commands
 from wakeful.conversation.approvals import Decision, Outcome
 from wakeful.delivery.calls import AnswerCallback, EditText, Lane, SendText
 from wakeful.delivery.render import render_plain
@@ -82,6 +82,22 @@ class ApprovalDesk:
     def waiting(self) -> int:
         """Questions nobody answered yet (for /status and state dumps)."""
         return sum(1 for p in self._pending.values() if p.outcome is None)
+
+    def grants_text(self) -> str:
+        """The answer to /tools: what this chat allowed "always"."""
+        return commands.tools_text(self._journal.granted_tools(self.chat_id),
+                                   self._settings.enabled)
+
+    def revoke(self, tool: str | None) -> str:
+        """/tools revoke <tool> (None: all): gone from the journal, which `requested`
+        reads on every call, so the tool's next use is asked about again. The answer."""
+        if tool is None:
+            return commands.tools_revoked(self._journal.revoke_all_tools(self.chat_id))
+        granted = self._journal.granted_tools(self.chat_id)
+        name = commands.find_tool(tool, granted)
+        if name is not None and self._journal.revoke_tool(self.chat_id, name):
+            return commands.tool_revoked(name)
+        return commands.tool_not_granted(tool, granted)
 
     def requested(self, request: ApprovalRequested, reply_to: int | None) -> None:
         settings = self._settings

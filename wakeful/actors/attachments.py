@@ -1,5 +1,6 @@
 """Files and edits on a chat's side: what a message waits for, what the brain is told,
-and every word wakeful says about them. Pure: the chat actor applies it.
+and every word wakeful says about them. Pure: the chat actor applies it (the downloads
+through its file desk, wakeful/actors/file_desk.py).
 
 A message with files is acknowledged and queued like any other, and each file is
 asked for at once (`FetchFile`, made at the edge through the outbound actor). The
@@ -126,7 +127,9 @@ class Downloads:
         self.forget(tag.update_id)
         if isinstance(result, DeliveryFailed) and \
                 result.failure.kind is FailureKind.FILE_TOO_BIG:
-            return tag.update_id, too_big_text(attachment, attachment.size, self._max_bytes)
+            # The size the message stated was under the limit, so it was wrong: no size.
+            size = attachment.size if (attachment.size or 0) > self._max_bytes else None
+            return tag.update_id, too_big_text(attachment, size, self._max_bytes)
         reason = result.failure.description if isinstance(result, DeliveryFailed) \
             else "nothing was saved"
         return tag.update_id, fetch_failed_text(attachment, reason[:200])

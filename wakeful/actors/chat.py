@@ -26,8 +26,9 @@ from wakeful.actors.approval_desk import (
     ApprovalSettings,
     ApprovalTag,
 )
-from wakeful.actors.attachments import Downloads
+from wakeful.actors.attachments import Downloads, FileTag
 from wakeful.actors.drafts import Draft
+from wakeful.actors.file_desk import FileDesk, default_downloads
 from wakeful.actors.status import Edit, Send, StatusBoard
 from wakeful.bots.errors import FailureKind
 from wakeful.brain.events import ApiRetry, TextDelta, ToolUse
@@ -40,8 +41,10 @@ from wakeful.conversation.actions import (
     MarkTaken,
     NewSession,
     Reply,
+    RevokeTools,
     SaveMode,
     ShowStatus,
+    ShowTools,
     StartTurn,
 )
 from wakeful.conversation.commands import StatusView
@@ -50,7 +53,6 @@ from wakeful.conversation.modes import DEFAULT as DEFAULT_MODE
 from wakeful.conversation.modes import parse as parse_mode
 from wakeful.delivery.calls import EditText, Lane, React, SendDraft, SendText, Typing
 from wakeful.delivery.render import render_plain
-from wakeful.files.settings import FilesConfig, files_directory
 from wakeful.messages import (
     AnswerDelivered,
     ApprovalAnswered,
@@ -125,8 +127,9 @@ class ChatActor(SupervisedActor):
         """`mode`: the queue mode of a chat that never chose one with /mode."""
         super().__init__(ctx)
         self.chat_id = chat_id
-        self._files = files or Downloads(chat_id, files_directory(
-            FilesConfig(), None, journal.path, chat_id), FilesConfig().max_bytes)
+        self._files = FileDesk(files or default_downloads(chat_id, journal.path),
+                               self._say, self._reply,
+                               lambda update_id: self._conversation.withdraw(update_id))
         self._daily_budget = daily_budget_usd
         self._journal = journal
         self._pool = brain_pool
@@ -269,13 +272,8 @@ class ChatActor(SupervisedActor):
             # Retried by the outbound actor until it is sent or the answer is out.
             self._say(React(self.chat_id, message.message_id, since=message.received_at),
                       tag=message.update_id)
-        refusal = self._files.refusal(message)  # unsupported content, a file too big
-        if refusal is not None:
-            self._reply(message, Answer(AnswerKind.REPLY, refusal))
-            return
-        for fetch, tag in self._files.fetch(message):  # it runs once they are all in
-            self._say(fetch, tag=tag)
-        self._apply(self._conversation.receive(message))
+        if self._files.admit(message):  # else answered: unsupported, or a file too big
+            self._apply(self._conversation.receive(message))
 
     def _on_edit(self, edit: MessageEdited) -> None:
         edited = attachments.apply_edit(self._conversation.queue, edit)
@@ -308,7 +306,7 @@ class ChatActor(SupervisedActor):
                 case StartTurn():
                     self._start_turn(action)
                 case FollowUp(turn_id=turn_id, message=message, text=text):
-                    self._files.forget(message.update_id)
+                    self._files.taken((message.update_id,))
                     self._tell_pool(TurnFollowUp(self.chat_id, turn_id, message.update_id,
                                                  text, action.interrupt))
                 case CancelTurn(turn_id=turn_id):
@@ -323,6 +321,10 @@ class ChatActor(SupervisedActor):
                     self._journal.set_session(self.chat_id, None)
                 case ShowStatus(message=message):
                     self._reply(message, Answer(AnswerKind.REPLY, self._status_text()))
+                case ShowTools(message=message):
+                    self._reply(message, Answer(AnswerKind.REPLY, self._approvals.grants_text()))
+                case RevokeTools(message=message, tool=tool):
+                    self._reply(message, Answer(AnswerKind.REPLY, self._approvals.revoke(tool)))
                 case Forget(update_ids=update_ids):
                     for update_id in update_ids:  # answered by the turn; nothing to deliver
                         self._known.pop(update_id, None)
@@ -331,8 +333,7 @@ class ChatActor(SupervisedActor):
         self.status = "requested"
         self._last_tool = None
         self._status_board.open(start.turn_id, self.ctx.clock.monotonic())
-        for update_id in (start.message.update_id, *start.also):
-            self._files.forget(update_id)
+        self._files.taken((start.message.update_id, *start.also))
         session = self._journal.session(self.chat_id)
         self._tell_pool(TurnRequested(self.chat_id, start.turn_id, start.message.update_id,
                                       start.prompt, session, also=start.also))
@@ -496,8 +497,9 @@ class ChatActor(SupervisedActor):
         if isinstance(result.tag, ApprovalTag):
             self._approvals.on_result(result)
             return
-        if isinstance(result.tag, attachments.FileTag):
-            self._on_file(result)
+        if isinstance(result.tag, FileTag):
+            self._files.on_result(result)  # a failed one answers its message instead
+            self._next_turn()
             return
         match result:
             case Delivered(call=React(), tag=int() as update_id):
@@ -516,18 +518,6 @@ class ChatActor(SupervisedActor):
             case _:
                 pass  # typing and drafts: nothing to learn
         self._pump_progress()
-
-    def _on_file(self, result: Delivered | DeliveryFailed) -> None:
-        settled = self._files.settle(result)
-        text = settled[1] if settled is not None else None
-        if settled is not None and text is not None:
-            update_id = settled[0]
-            queue = self._conversation.queue
-            failed = next((m for m in queue if m.update_id == update_id), None)
-            if failed is not None:
-                queue.remove(failed)
-                self._reply(failed, Answer(AnswerKind.REPLY, text))
-        self._next_turn()
 
     def _on_approval(self, request: ApprovalRequested) -> None:
         """The running turn's brain asks to run a tool: the desk answers the pool, at

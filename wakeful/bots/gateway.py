@@ -23,6 +23,7 @@ import warnings
 from collections.abc import Coroutine, Sequence
 from typing import Any, TypeVar
 
+import httpx
 from telegram import (
     Bot,
     BotCommand,
@@ -37,6 +38,7 @@ from telegram.error import EndPointNotFound, InvalidToken
 from telegram.request import BaseRequest, HTTPXRequest
 from telegram.warnings import PTBUserWarning
 
+from wakeful.bots import downloads
 from wakeful.bots.errors import FileTooBig, FileUnavailable
 from wakeful.config import Secret
 from wakeful.delivery.calls import (
@@ -84,6 +86,11 @@ class TelegramGateway:
         self._poll_request = get_updates_request or HTTPXRequest(
             connection_pool_size=1, read_timeout=poll_timeout + POLL_READ_MARGIN
         )
+        # Files stream to disk through a client of our own (PTB reads them whole into
+        # memory); with a request of the caller's (the in-process Bot API) there is no
+        # HTTP to stream, and PTB downloads them through it.
+        self._files_http = httpx.AsyncClient(timeout=httpx.Timeout(30.0, connect=10.0)) \
+            if request is None else None
         self._bot = Bot(
             token.reveal(),
             base_url=base_url,
@@ -182,6 +189,8 @@ class TelegramGateway:
             task.cancel()
         await asyncio.gather(*others, return_exceptions=True)
         await self._bot.shutdown()
+        if self._files_http is not None:
+            await self._files_http.aclose()
 
     async def _call(self, call: Call) -> int | SavedFile | None:
         match call:
@@ -215,6 +224,9 @@ class TelegramGateway:
         # case it did not (or a local server sends more than it said).
         if file.file_size is not None and file.file_size > call.max_bytes:
             raise FileTooBig(f"{file.file_size} bytes, over the limit of {call.max_bytes}")
+        if self._files_http is not None and file.file_path:
+            return await downloads.download(self._files_http, file.file_path, call.directory,
+                                            call.name, call.max_bytes)
         try:
             data = await file.download_as_bytearray()
         except (InvalidToken, EndPointNotFound):

@@ -67,6 +67,22 @@ class ShowStatus:
 
 
 @dataclass(frozen=True)
+class ShowTools:
+    """Answer this /tools with the chat's "always" grants (the journal holds them)."""
+
+    message: IncomingMessage
+
+
+@dataclass(frozen=True)
+class RevokeTools:
+    """Take back the chat's "always" grant of `tool` (as typed; None: every grant), and
+    answer the message with what was revoked."""
+
+    message: IncomingMessage
+    tool: str | None
+
+
+@dataclass(frozen=True)
 class Forget:
     """These messages were answered by a turn: nothing more is owed for them."""
 
@@ -74,4 +90,4 @@ class Forget:
 
 
 Action = Reply | StartTurn | FollowUp | CancelTurn | MarkTaken | SaveMode | NewSession | \
-    ShowStatus | Forget
+    ShowStatus | ShowTools | RevokeTools | Forget

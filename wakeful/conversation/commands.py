@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import enum
 import re
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 from wakeful.conversation.modes import DESCRIPTIONS, Mode
@@ -23,6 +24,7 @@ class Command(enum.StrEnum):
     CANCEL = "cancel"
     NEW = "new"
     MODE = "mode"
+    TOOLS = "tools"
 
 
 # What Telegram shows in the command menu (setMyCommands), in this order.
@@ -32,6 +34,7 @@ MENU: tuple[tuple[Command, str], ...] = (
     (Command.CANCEL, "Stop the running turn (/cancel all: and the queued messages)"),
     (Command.NEW, "Start a new conversation"),
     (Command.MODE, "What I do with messages sent while I work"),
+    (Command.TOOLS, "Tools always allowed here (/tools revoke <tool>)"),
     (Command.START, "Who I am, and your Telegram id"),
 )
 
@@ -92,6 +95,8 @@ def help_text(mode: Mode) -> str:
         "/cancel all: stop it and drop every waiting message\n"
         "/new: start a new conversation (I forget the old one)\n"
         "/mode: what I do with messages sent while I work\n"
+        "/tools: the tools always allowed in this chat\n"
+        "/tools revoke <tool>, /tools revoke all: ask again before they run\n"
         "/start: who I am, and your Telegram id\n"
         "/help: this text\n\n"
         f"Modes (this chat: {mode.value}):\n{modes}"
@@ -116,6 +121,57 @@ def mode_unknown(word: str) -> str:
 def cancelled_queued(count: int) -> str:
     what = "1 waiting message" if count == 1 else f"{count} waiting messages"
     return f"⏹ Cancelled {what}."
+
+
+# --- /tools: the tools someone allowed "always in this chat" ---------------------------
+
+TOOLS_USAGE = ("Use /tools to see the tools always allowed in this chat, /tools revoke "
+               "<tool> to take one back, /tools revoke all to take back every one.")
+REVOKE_ALL = "all"
+
+
+def tools_text(granted: Iterable[str], approvals: bool) -> str:
+    names = sorted(granted)
+    if names:
+        shown = "\n".join(f"• {name}" for name in names)
+        text = (f"Always allowed in this chat (nobody is asked):\n{shown}\n\n"
+                f"Take one back with /tools revoke <tool> (/tools revoke {names[0]}), "
+                "or every one with /tools revoke all: I'll ask again before it runs.")
+    else:
+        text = ("No tool is always allowed in this chat. When I ask before running a "
+                "tool, \"Always in this chat\" adds it here.")
+    if not approvals:
+        text += ("\n\nTool approvals are off in this chat: nobody is asked, and a tool "
+                 "the operator did not allow does not run.")
+    return text
+
+
+def find_tool(word: str, granted: Iterable[str]) -> str | None:
+    """The granted tool a user means by `word`: its exact name, else the one name that
+    differs only in case ("bash" for "Bash"); None when no grant (or more than one) fits."""
+    names = set(granted)
+    if word in names:
+        return word
+    folded = [name for name in names if name.casefold() == word.casefold()]
+    return folded[0] if len(folded) == 1 else None
+
+
+def tool_revoked(tool: str) -> str:
+    return f"🔐 {tool} is no longer always allowed here: I'll ask before it runs again."
+
+
+def tool_not_granted(word: str, granted: Iterable[str]) -> str:
+    names = sorted(granted)
+    now = f"Always allowed here: {', '.join(names)}." if names else \
+        "No tool is always allowed here."
+    return f"{word} is not always allowed in this chat, so there is nothing to revoke. {now}"
+
+
+def tools_revoked(count: int) -> str:
+    if count == 0:
+        return "No tool was always allowed in this chat: nothing to revoke."
+    what = "1 tool" if count == 1 else f"{count} tools"
+    return f"🔐 Revoked {what}: I'll ask before each tool runs again."
 
 
 def unknown_text(name: str, mode: Mode) -> str:

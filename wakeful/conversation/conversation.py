@@ -7,7 +7,7 @@ keeps what is about Telegram and the journal (acks, status line, drafts, deliver
 
 The rules, in the order a message meets them:
 - unreadable (no text): a short reply;
-- a command: answered now (/cancel, /status, /mode, /help, /start, unknown ones),
+- a command: answered now (/cancel, /status, /mode, /tools, /help, /start, unknown ones),
   except /new, which waits its turn in the queue: what came before it still belongs
   to the old session;
 - a turn is running (TurnStarted seen, not finished), the mode is steer or interrupt
@@ -39,8 +39,10 @@ from wakeful.conversation.actions import (
     MarkTaken,
     NewSession,
     Reply,
+    RevokeTools,
     SaveMode,
     ShowStatus,
+    ShowTools,
     StartTurn,
 )
 from wakeful.conversation.commands import Command, Invocation
@@ -197,6 +199,14 @@ class Conversation:
         self.queue = deque(m for m in self.queue if commands.parse(m.text) is not None)
         return dropped
 
+    def withdraw(self, update_id: int) -> IncomingMessage | None:
+        """Take one waiting message out of the queue (the chat answers it itself, e.g.
+        its file could not be fetched); None if it is not waiting."""
+        found = next((m for m in self.queue if m.update_id == update_id), None)
+        if found is not None:
+            self.queue.remove(found)
+        return found
+
     def gone(self) -> str | None:
         """Telegram takes nothing more for this chat: drop everything; returns the turn
         to cancel, if one is in flight."""
@@ -225,6 +235,8 @@ class Conversation:
                 return []
             case Command.MODE:
                 return self._set_mode(message, invocation.args)
+            case Command.TOOLS:
+                return [_tools(message, invocation.args)]
             case None:
                 return [_reply(message, commands.unknown_text(invocation.name, self.mode))]
 
@@ -292,6 +304,17 @@ class Conversation:
 
 def _reply(message: IncomingMessage, text: str) -> Reply:
     return Reply(message, Answer(AnswerKind.REPLY, text))
+
+
+def _tools(message: IncomingMessage, args: str) -> ShowTools | RevokeTools | Reply:
+    """/tools; /tools revoke <tool>; /tools revoke all (tool names have no spaces)."""
+    words = args.split()
+    if not words:
+        return ShowTools(message)
+    if len(words) == 2 and words[0].lower() == "revoke":
+        everything = words[1].lower() == commands.REVOKE_ALL
+        return RevokeTools(message, None if everything else words[1])
+    return _reply(message, commands.TOOLS_USAGE)
 
 
 def _cancelled(message: IncomingMessage) -> Reply:

@@ -23,8 +23,53 @@ class UnsafePath(Exception):
     """The file would not land inside its directory; nothing was written."""
 
 
+class TooBig(Exception):
+    """More bytes came than the file may have; what was written is gone."""
+
+
 def save(directory: str, name: str, data: bytes, fallback: str = "file") -> SavedFile:
     """Write `data` as a new file named after `name` in `directory`; returns where."""
+    with NewFile(directory, name, fallback=fallback) as new:
+        new.write(data)
+        return new.finish()
+
+
+class NewFile:
+    """A file written as it arrives (a download, chunk by chunk), created as `save`
+    creates one. Over `max_bytes` it is refused (TooBig); leaving the `with` block any
+    way but through `finish` removes it, so a failed download leaves nothing behind."""
+
+    def __init__(self, directory: str, name: str, max_bytes: int | None = None,
+                 fallback: str = "file") -> None:
+        self.path, self._fd = _create(directory, name, fallback)
+        self._max_bytes = max_bytes
+        self._size = 0
+        self._finished = False
+
+    def write(self, chunk: bytes) -> None:
+        self._size += len(chunk)
+        if self._max_bytes is not None and self._size > self._max_bytes:
+            raise TooBig(f"over the limit of {self._max_bytes} bytes")
+        _write_all(self._fd, chunk)
+
+    def finish(self) -> SavedFile:
+        os.close(self._fd)
+        self._finished = True
+        return SavedFile(self.path, self._size)
+
+    def __enter__(self) -> NewFile:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        if not self._finished:
+            with contextlib.suppress(OSError):
+                os.close(self._fd)
+            with contextlib.suppress(OSError):
+                os.unlink(self.path)
+
+
+def _create(directory: str, name: str, fallback: str) -> tuple[str, int]:
+    """A new, empty, 0600 file inside `directory`: its path and an open descriptor."""
     root = _directory(directory)
     base = safe_name(name, fallback)
     for number in range(1, MAX_NUMBER + 1):
@@ -35,17 +80,12 @@ def save(directory: str, name: str, data: bytes, fallback: str = "file") -> Save
                          | getattr(os, "O_CLOEXEC", 0), 0o600)
         except FileExistsError:
             continue
-        try:
-            if os.path.dirname(os.path.realpath(path)) != root:
-                raise UnsafePath(f"{candidate!r} resolves outside {root}")
-            _write_all(fd, data)
-        except BaseException:
+        if os.path.dirname(os.path.realpath(path)) != root:
             os.close(fd)
             with contextlib.suppress(OSError):
                 os.unlink(path)
-            raise
-        os.close(fd)
-        return SavedFile(path, len(data))
+            raise UnsafePath(f"{candidate!r} resolves outside {root}")
+        return path, fd
     raise FileExistsError(errno.EEXIST, f"no free name for {base!r} in {root}")
 
 

@@ -438,6 +438,18 @@ class Journal:
             db.execute("INSERT OR IGNORE INTO tool_grants (chat_id, tool, granted_at) "
                        "VALUES (?, ?, ?)", (chat_id, tool, at))
 
+    def revoke_tool(self, chat_id: int, tool: str) -> bool:
+        """Take back one "always" grant (/tools revoke); False: there was none."""
+        with self._tx() as db:
+            return db.execute("DELETE FROM tool_grants WHERE chat_id = ? AND tool = ?",
+                              (chat_id, tool)).rowcount > 0
+
+    def revoke_all_tools(self, chat_id: int) -> int:
+        """Take back every "always" grant of the chat; how many there were."""
+        with self._tx() as db:
+            return int(db.execute("DELETE FROM tool_grants WHERE chat_id = ?",
+                                  (chat_id,)).rowcount)
+
     def set_session(self, chat_id: int, session_id: str | None) -> None:
         with self._tx() as db:
             _ensure_chat(db, chat_id)

@@ -721,10 +721,12 @@ class BotApiCore:
         with self._cond:
             return list(self._callback_answers)
 
-    def set_file_content(self, file_id: str, content: bytes) -> None:
-        """Downloading `file_id` (a file a user sent) gives exactly `content`."""
+    def set_file_content(self, file_id: str, content: bytes,
+                         declared_size: int | None = None) -> None:
+        """Downloading `file_id` (a file a user sent) gives exactly `content`; getFile
+        states its size, or `declared_size` (a server that understates it)."""
         with self._cond:
-            self._files.set_content(file_id, content)
+            self._files.set_content(file_id, content, declared_size)
 
     def expire_downloads(self, expired: bool = True) -> None:
         """Every file download answers 404 (Telegram's links last an hour) until undone."""

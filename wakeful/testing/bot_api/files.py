@@ -65,12 +65,13 @@ class FileStore:
             item["file_id"], str(item.get("file_unique_id") or item["file_id"]),
             size if isinstance(size, int) else 0, kind, extension))
 
-    def set_content(self, file_id: str, content: bytes) -> None:
+    def set_content(self, file_id: str, content: bytes,
+                    declared_size: int | None = None) -> None:
         file = self._files.get(file_id)
         if file is None:
             raise ValueError(f"no file {file_id!r} was sent")
         file.content = content
-        file.size = len(content)
+        file.size = len(content) if declared_size is None else declared_size
 
     def content(self, file_id: str) -> bytes:
         file = self._files[file_id]
