@@ -10,10 +10,12 @@ the arrival of each `/v1/messages` request at the fake API (same monotonic clock
    message is sent. Measured: its injection to the first model request that contains
    its text. Expected: steer ≈ the tool's remaining time (it lands at the next tool
    boundary), interrupt ≈ at once (the tool is killed, the same process goes on),
-   collect/queue ≈ the first turn's end plus a new CLI process.
-2. **cold vs warm** — a message to the model's first request, (a) as a new turn: a new
-   CLI process (`-p`, resuming the chat's session) in an idle chat, versus (b) written
-   into an already running CLI process (interrupt mode, from part 1). Also the 👌 delay:
+   collect/queue ≈ the first turn's end (the next turn goes into the same, warm process).
+2. **cold vs warm** — a message in an idle chat to the model's first request, (a) cold:
+   a service with `keep_warm = 0` starts a new CLI process (`-p`, resuming the chat's
+   session) for every turn, versus (b) warm: the chat's CLI process from the last turn
+   is still waiting on stdin and takes the message as its next turn, and (c) written
+   into a running CLI process (interrupt mode, from part 1). Also the 👌 delay:
    injection to the "taken" reaction at the Bot API (the CLI echoed the message back).
 
     python benchmarks/follow_ups.py [--runs 5] [--cold 10]
@@ -91,7 +93,9 @@ class Sample:
 class Rig:
     """One service (real CLI, real HTTP) whose chats each have the queue mode asked for."""
 
-    def __init__(self, claude: str, root: Path, chats: dict[int, str]) -> None:
+    def __init__(self, claude: str, root: Path, chats: dict[int, str],
+                 keep_warm: float = 120.0) -> None:
+        root.mkdir()
         self.api = FakeAnthropicApi(Script(default=EchoPrompt()))
         self.api.start()
         token = random_token()
@@ -99,7 +103,8 @@ class Rig:
         self.server = LocalBotApiServer(self.core)
         self.server.__enter__()
         brain = offline_brain(
-            BrainConfig(allowed_tools=("Bash",), permission_mode="dontAsk", max_concurrent=4),
+            BrainConfig(allowed_tools=("Bash",), permission_mode="dontAsk", max_concurrent=4,
+                        keep_warm=keep_warm),
             claude, self.api.base_url, root / "home")
         config = Config(
             telegram=TelegramConfig(base_url=self.server.base_url, poll_timeout=5.0,
@@ -191,9 +196,10 @@ def follow_up(rig: Rig, chat: int, mode: str, marks: Path) -> Sample:
                   None if taken is None else taken - sent)
 
 
-def cold(rig: Rig, chat: int, turns: int) -> tuple[list[float], list[float]]:
-    """Part 2 (a): a message in an idle chat, each a new turn (new CLI, same session).
-    Injection to the model's first request, and injection to its 👀 (the service has it)."""
+def idle_chat(rig: Rig, chat: int, turns: int) -> tuple[list[float], list[float]]:
+    """Part 2 (a, b): a message in an idle chat, each a new turn (same session; a new CLI
+    unless the rig keeps its process warm). Injection to the model's first request, and
+    injection to its 👀 (the service has it)."""
     times, seen = [], []
     answered = len([r for r in rig.core.sent(chat)
                     if r.kind == "message" and r.reply_to_message_id is not None])
@@ -239,22 +245,29 @@ def main() -> None:
 
     chats = {FIRST_CHAT + i * len(MODES) + k: mode
              for i in range(args.runs) for k, mode in enumerate(MODES)}
-    cold_chat = FIRST_CHAT + args.runs * len(MODES)
-    chats[cold_chat] = "queue"
+    idle = FIRST_CHAT + args.runs * len(MODES)
+    chats[idle] = "queue"
     samples: dict[str, list[Sample]] = {mode: [] for mode in MODES}
     began = time.monotonic()
     with tempfile.TemporaryDirectory() as tmp:
         marks = Path(tmp, "marks")
         marks.mkdir()
-        rig = Rig(claude, Path(tmp), chats)
+        rig = Rig(claude, Path(tmp, "warm"), chats)
         try:
             # Warm the fork server and the CLI's on-disk caches before anything counts.
-            cold(rig, cold_chat, 1)
+            idle_chat(rig, idle, 1)
             # Modes interleaved, so a noisy neighbour on the machine hits all of them.
             for chat, mode in chats.items():
-                if chat != cold_chat:
+                if chat != idle:
                     samples[mode].append(follow_up(rig, chat, mode, marks))
-            cold_times, seen = cold(rig, cold_chat, args.cold)
+            warm_times, warm_seen = idle_chat(rig, idle, args.cold)
+            warm_starts = rig.service.ask("brain_pool")["warm_starts"]
+        finally:
+            rig.close()
+        rig = Rig(claude, Path(tmp, "cold"), {idle: "queue"}, keep_warm=0.0)
+        try:
+            idle_chat(rig, idle, 1)
+            cold_times, seen = idle_chat(rig, idle, args.cold)
         finally:
             rig.close()
 
@@ -270,14 +283,19 @@ def main() -> None:
         if after:
             _row("  of which after the tool's result", after)
     print()
-    print("2. message -> model's first request: a new CLI process vs a running one")
-    base = _row("cold: new turn, new CLI (-p)", cold_times)
+    print("2. message -> model's first request: a new CLI process vs a waiting or running one")
+    base = _row("cold: new turn, new CLI (-p)", cold_times, "keep_warm = 0")
     if seen:
         _row(f"  of which until {SEEN} (service has it)", seen)
+    idle_warm = _row("warm: new turn, the CLI waiting", warm_times,
+                     f"{warm_starts} warm starts")
+    if warm_seen:
+        _row(f"  of which until {SEEN} (service has it)", warm_seen)
     warm = medians["interrupt"]
-    _row("warm: interrupt into running CLI", [s.to_model for s in samples["interrupt"]])
-    print(f"  -> into a running CLI the message reaches the model {base / warm:.2f}x sooner "
-          f"({(base - warm) * 1000:.0f} ms less)")
+    _row("running: interrupt into running CLI", [s.to_model for s in samples["interrupt"]])
+    print(f"  -> a waiting CLI takes a new turn {base / idle_warm:.2f}x sooner "
+          f"({(base - idle_warm) * 1000:.0f} ms less); into a running one "
+          f"{base / warm:.2f}x ({(base - warm) * 1000:.0f} ms less)")
     for mode in ("steer", "interrupt"):
         taken: list[float] = [s.taken for s in samples[mode] if s.taken is not None]
         if taken:

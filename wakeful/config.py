@@ -454,6 +454,10 @@ def _validate_brain(brain: BrainConfig) -> None:
             raise ConfigError(f"[brain] {key} must be positive")
     if brain.max_attempts < 1:
         raise ConfigError("[brain] max_attempts must be at least 1")
+    if brain.keep_warm < 0:
+        raise ConfigError("[brain] keep_warm must be 0 (off) or more seconds")
+    if brain.max_warm < 0:
+        raise ConfigError("[brain] max_warm must be 0 or more")
     if not 0 <= brain.retry_initial_delay <= brain.retry_max_delay:
         raise ConfigError("[brain] retry_initial_delay must be between 0 and retry_max_delay")
     if brain.runner not in {r.value for r in RunnerKind}:

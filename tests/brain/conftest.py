@@ -109,15 +109,19 @@ class Bridge:
 
 
 def assert_no_leftovers(service: Service) -> None:
-    """Every brain this service ever started is gone, with its whole process group."""
+    """Every brain this service ever started is gone, with its whole process group, but
+    the ones kept warm for their chat's next turn (at most max_warm)."""
     pool = service.ask("brain_pool")
     assert pool["running"] == [], pool["running"]
     assert pool["backing_off"] == [] and pool["waiting"] == []
     pgids = [a["pgid"] for a in pool["recent"] if a["pgid"]]
     assert pgids, "no brain ever ran"
+    warm = {w["pid"] for w in pool["warm"]}
+    assert len(warm) <= pool["max_warm"], pool["warm"]
     for pgid in pgids:
-        with pytest.raises(ProcessLookupError):
-            os.killpg(pgid, 0)
+        if pgid not in warm:
+            with pytest.raises(ProcessLookupError):
+                os.killpg(pgid, 0)
 
 
 @pytest.fixture

@@ -30,7 +30,7 @@ class Session:
     def __init__(self, prompt: str, tmp_path: Path, delay: float = 1.0,
                  resume: str | None = None, argv: tuple[str, ...] | None = None,
                  env: dict[str, str] | None = None, cwd: str | None = None,
-                 limits: TimerLimits = LIMITS) -> None:
+                 limits: TimerLimits = LIMITS, keep_warm: float = 0.0) -> None:
         self.prompts = tmp_path / "prompts.jsonl"
         if argv is None:
             argv = standin.turn_argv(delay)
@@ -40,12 +40,14 @@ class Session:
             env = {"WAKEFUL_STANDIN_PROMPTS": str(self.prompts),
                    "PATH": os.environ.get("PATH", "")}
         self.limits = limits
-        spec = TurnSpec(turn_id="s", argv=argv, prompt=prompt, limits=limits, kill_grace=1.0,
-                        env=env, cwd=cwd)
+        self.spec = spec = TurnSpec(turn_id="s", argv=argv, prompt=prompt, limits=limits,
+                                    kill_grace=1.0, env=env, cwd=cwd, keep_warm=keep_warm)
         self.items: list[Any] = []
         self.exitcode: int | None = None
         self._ended = threading.Event()
-        self.process = BrainProcess(spec, self.items.append, self._exit)
+        # Warm: the test decides what comes next (a runner would keep it for the chat).
+        self.process = BrainProcess(spec, self.items.append, self._exit,
+                                    on_idle=lambda _brain: None)
         self.process.start()
 
     def __enter__(self) -> Session:

@@ -9,8 +9,10 @@ in which turn of which process.
 from __future__ import annotations
 
 import json
+import os
 import shlex
 import subprocess
+import threading
 import time
 from dataclasses import replace
 from pathlib import Path
@@ -18,8 +20,9 @@ from pathlib import Path
 import pytest
 
 from tests.brain.sessions import LIMITS, Session
+from tests.brain.turns import wait_until
 from wakeful.brain import session_protocol, standin
-from wakeful.brain.child import FollowUp, FollowUpDropped
+from wakeful.brain.child import FollowUp, FollowUpDropped, Spawned
 from wakeful.brain.command import FIXED_FLAGS
 from wakeful.brain.events import MessageTaken, SessionStarted, TextDelta, TurnResult
 from wakeful.brain.outcome import Failure
@@ -110,6 +113,36 @@ def test_cancel_interrupts_closes_stdin_and_the_session_is_resumed_next_time(
         assert again.received()[-1]["resume"] == outcome.session_id
 
 
+def test_cancel_of_a_warm_process_interrupts_and_keeps_the_process_and_session(
+    tmp_path: Path,
+) -> None:
+    """keep_warm > 0: the interrupt ends the turn, stdin stays open, the process waits
+    warm; its next turn goes on in the same process and session."""
+    with Session("first [[hang]]", tmp_path, keep_warm=30.0) as s:
+        s.wait_for(MessageTaken)
+        s.process.cancel()
+        report = s.report()
+        assert report.reason == "cancelled" and report.warm and report.exit_code == 0
+        outcome = s.outcome()
+        assert outcome.failure is Failure.CANCELLED and outcome.session_unsafe is False
+        [spawned] = s.of(Spawned)
+        os.killpg(spawned.pid, 0)  # still there, waiting for the chat's next turn
+
+        items: list[object] = []
+        ended = threading.Event()
+        spec = replace(s.spec, turn_id="s-2", prompt="next")
+        assert s.process.next_turn(spec, items.append, lambda _code: ended.set())
+        wait_until(ended.is_set, "the second turn to end")
+        [result] = [i for i in items if isinstance(i, TurnResult)]
+        assert result.text == "echo: next" and not result.is_error
+        first, second = s.received()
+        assert first["pid"] == second["pid"] == spawned.pid
+        assert (second["prompt"], second["turn"]) == ("next", 2)
+        s.process.close()
+        s.process.join(10)
+        s.assert_group_gone()
+
+
 def test_cancel_also_stops_a_follow_up_still_waiting_in_the_brains_queue(
     tmp_path: Path,
 ) -> None:
@@ -126,12 +159,14 @@ def test_cancel_also_stops_a_follow_up_still_waiting_in_the_brains_queue(
             ("first [[stream]]", 1), ("second", 2)]
 
 
+@pytest.mark.parametrize("keep_warm", [0.0, 30.0], ids=["cold", "warm"])
 def test_cancel_kills_a_brain_that_ignores_the_interrupt_after_kill_grace(
-    tmp_path: Path,
+    tmp_path: Path, keep_warm: float,
 ) -> None:
     init = json.dumps({"type": "system", "subtype": "init", "session_id": "s-deaf"})
     script = f"read -r prompt; printf '%s\\n' {shlex.quote(init)}; exec sleep 60"
-    with Session("x", tmp_path, argv=("/bin/sh", "-c", script, *FIXED_FLAGS)) as s:
+    with Session("x", tmp_path, argv=("/bin/sh", "-c", script, *FIXED_FLAGS),
+                 keep_warm=keep_warm) as s:
         s.wait_for(SessionStarted)
         started = time.monotonic()
         s.process.cancel()

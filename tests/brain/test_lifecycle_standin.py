@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 
 from tests.brain.conftest import Bridge, assert_no_leftovers
+from tests.brain.turns import wait_until
 from wakeful.actors import status
 from wakeful.actors.replies import SESSION_RESET, SORRY
 
@@ -23,7 +24,8 @@ def test_brain_that_never_exits_after_answering_is_killed_and_the_next_message_s
     standin_bridge,
 ) -> None:
     chat = 650_001
-    bridge: Bridge = standin_bridge([chat], brain_delay=0.1, result_grace=1.0)
+    # Cold turns: a warm process is meant to stay after its answer (the warm variant below).
+    bridge: Bridge = standin_bridge([chat], brain_delay=0.1, result_grace=1.0, keep_warm=0.0)
     bridge.say(chat, "hello")
     bridge.wait_replies(chat, 1)
     session = bridge.service.journal.session(chat)
@@ -44,18 +46,52 @@ def test_brain_that_never_exits_after_answering_is_killed_and_the_next_message_s
     assert_no_leftovers(bridge.service)
 
 
+def test_a_warm_brain_that_does_not_exit_when_closed_is_killed_after_kill_grace(
+    standin_bridge,
+) -> None:
+    chat = 650_005
+    bridge: Bridge = standin_bridge([chat], brain_delay=0.1, keep_warm=0.3, kill_grace=0.5)
+    bridge.say(chat, "answer, then hang around [[linger]]")
+    (reply,) = bridge.wait_replies(chat, 1)
+    assert reply.text == "echo: answer, then hang around [[linger]]"
+    pgid = bridge.attempts(chat)[0]["pgid"]
+    # Closed after keep_warm (stdin EOF), it lingers: killed kill_grace later, group and all.
+    wait_until(lambda: bridge.pool()["warm"] == [], "the warm process to be closed")
+    wait_until(lambda: not _group_alive(pgid), "the lingerer to be killed")
+    assert_no_leftovers(bridge.service)
+
+
+def _exists(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    return True
+
+
+def _group_alive(pgid: int) -> bool:
+    try:
+        os.killpg(pgid, 0)
+    except ProcessLookupError:
+        return False
+    return True
+
+
+@pytest.mark.parametrize("keep_warm", [0.0, 0.3], ids=["cold", "warm"])
 def test_processes_the_brain_started_die_with_it_even_one_that_left_its_process_group(
-    standin_bridge, tmp_path: Path
+    standin_bridge, tmp_path: Path, keep_warm: float
 ) -> None:
     chat = 650_002
     children = tmp_path / "children"
-    bridge: Bridge = standin_bridge([chat], env={"WAKEFUL_STANDIN_CHILDREN": str(children)})
+    bridge: Bridge = standin_bridge([chat], keep_warm=keep_warm,
+                                    env={"WAKEFUL_STANDIN_CHILDREN": str(children)})
     bridge.say(chat, "start helpers [[spawn-child]] [[spawn-stray]]")
     (reply,) = bridge.wait_replies(chat, 1)
     assert reply.text.startswith("echo: start helpers")
-
     pids = [int(line) for line in children.read_text().split()]
     assert len(pids) == 2
+    if keep_warm:  # the helpers live as long as the warm process: they die when it closes
+        wait_until(lambda: not any(map(_exists, pids)), "the helpers to die with the process")
     for pid in pids:
         with pytest.raises(ProcessLookupError):
             os.kill(pid, 0)  # gone and reaped: not even a zombie is left

@@ -70,12 +70,16 @@ def test_thousands_of_chats_come_and_go_and_threads_return_to_the_baseline(
         svc.stop(grace=0)
 
 
+@pytest.mark.parametrize("keep_warm", [0.0, 120.0], ids=["cold", "warm"])
 def test_a_passivated_chat_resumes_its_claude_session(
-    bot_api: BotApi, run_service, tmp_path: Path
+    bot_api: BotApi, run_service, tmp_path: Path, keep_warm: float
 ) -> None:
+    """Cold: the next turn starts a new CLI with `--resume`. Warm: the chat's CLI outlived
+    its actor (keep_warm is the brain's clock, idle_after the actor's), so the fresh actor's
+    turn goes into that same process and session."""
     chat = 870_001
     prompts = tmp_path / "prompts.jsonl"
-    config = replace(bot_api.config([chat], brain_delay=0.05,
+    config = replace(bot_api.config([chat], brain_delay=0.05, keep_warm=keep_warm,
                                     env={"WAKEFUL_STANDIN_PROMPTS": str(prompts)}),
                      chats=ChatsConfig(idle_after=0.5))
     svc = run_service(config)
@@ -90,5 +94,11 @@ def test_a_passivated_chat_resumes_its_claude_session(
     bot_api.core.inject_text(chat, "what was the word?")
     bot_api.wait_replies(chat, 2)
     runs = [json.loads(line) for line in prompts.read_text().splitlines()]
-    assert [r["resume"] for r in runs] == [None, session], "the new actor resumed the session"
+    if keep_warm:
+        assert [r["resume"] for r in runs] == [None, None]
+        assert runs[0]["pid"] == runs[1]["pid"], "the new actor's turn went to the warm CLI"
+        assert svc.journal.session(chat) == session
+    else:
+        assert [r["resume"] for r in runs] == [None, session], \
+            "the new actor resumed the session"
     assert svc.ask(f"chat:{chat}")["generation"] == 2, "a fresh actor, from the journal"

@@ -178,6 +178,8 @@ class BrainPool(SupervisedActor):
             "runner": status.kind,
             "runner_state": status.state,
             "nodes": list(status.nodes),
+            "warm": list(status.warm),
+            **status.counters,
             "running": [
                 {"turn": a.turn.turn_id, "attempt_id": key, "chat": a.turn.chat_id,
                  "update_id": a.turn.update_id, "attempt": a.turn.attempts,
@@ -326,6 +328,7 @@ class BrainPool(SupervisedActor):
             cwd=command.workdir(settings, turn.chat_id),
             limits=self._limits,
             kill_grace=self.config.kill_grace,
+            keep_warm=self.config.keep_warm,
         )
         pool = self.actor_ref
         try:
@@ -618,6 +621,7 @@ class BrainPool(SupervisedActor):
             "attempt": turn.attempts, "pgid": attempt.brain_pid, "node": attempt.process.node,
             "reason": report.reason if report else "worker_died",
             "exit_code": report.exit_code if report else None,
+            "kept_warm": bool(report and report.warm),
             "failure": outcome.failure.value if outcome.failure else None,
             "seconds": round(now - attempt.started_at, 3),
             "garbage_lines": outcome.garbage_lines,

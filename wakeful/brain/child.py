@@ -48,6 +48,7 @@ from wakeful.brain.events import (
     ControlRequest,
     MessageLifecycle,
     MessageTaken,
+    SessionStarted,
     TurnResult,
 )
 from wakeful.brain.leftovers import process_start_time
@@ -55,6 +56,9 @@ from wakeful.brain.stream_json import MAX_LINE_BYTES, StreamJsonParser
 from wakeful.brain.timers import TimerLimits, TurnTimers
 
 CANCEL = "cancel"
+# Parent -> a warm child with no turn: end the brain process (EOF first, so the CLI
+# exits by itself with its session saved).
+CLOSE = "close"
 _PR_SET_PDEATHSIG = 1
 _PR_SET_CHILD_SUBREAPER = 36
 # What the kernel sends this process when the fork server (its parent) dies: not a
@@ -72,6 +76,22 @@ class TurnSpec:
     cwd: str | None = None
     limits: TimerLimits = field(default_factory=TimerLimits)
     kill_grace: float = 2.0  # SIGTERM -> SIGKILL
+    # Seconds the brain process may wait for the chat's next turn once this one is
+    # answered (0: it ends with the turn). The parent decides when it really closes.
+    keep_warm: float = 0.0
+
+
+@dataclass(frozen=True)
+class NextTurn:
+    """Parent -> a warm child: run this turn in the brain process that is waiting."""
+
+    spec: TurnSpec
+
+
+@dataclass(frozen=True)
+class WarmExpired:
+    """Child -> parent: `keep_warm` passed without a turn. The parent answers CLOSE, or
+    has already sent the NextTurn that crossed this on the pipe."""
 
 
 @dataclass(frozen=True)
@@ -127,6 +147,9 @@ class ChildReport:
     progressed: bool = False  # the model showed signs of work (beyond the CLI's init)
     last_garbage: str | None = None
     strays_killed: int = 0  # descendants that had left the group and were killed anyway
+    # The turn is over and the brain process stays, waiting for a NextTurn or CLOSE (the
+    # pipe then carries one more, final report when the process ends).
+    warm: bool = False
 
 
 def run_turn(spec: TurnSpec, conn: Connection) -> None:
@@ -191,20 +214,27 @@ def _run(spec: TurnSpec, conn: Connection, fork_server_gone: int) -> None:
         raise
     reason = "exited"
     try:
-        conn.send(Spawned(proc.pid, process_start_time(proc.pid)))
-        reason = session.pump()
+        start_time = process_start_time(proc.pid)
+        while True:
+            conn.send(Spawned(proc.pid, start_time))
+            session.announce()
+            reason = session.pump()
+            if reason != WARM:
+                break
+            conn.send(session.report(0, session.ending(), warm=True))
+            ending = session.wait_for_turn()
+            if isinstance(ending, str):
+                reason = ending
+                break
+            session.begin(ending)
     except BrokenPipeError:
         reason = "parent_gone"  # the service died while we were telling it something
     finally:
         session.close_stdin_now()
-        exit_code = _end_group(proc, spec.kill_grace)
-        strays = _reap_descendants(proc.pid, spec.kill_grace)
-        parser, timers = session.parser, session.timers
+        exit_code = _end_group(proc, session.kill_grace)
+        strays = _reap_descendants(proc.pid, session.kill_grace)
         with contextlib.suppress(OSError, BrokenPipeError):
-            conn.send(ChildReport(
-                exit_code, reason, parser.garbage_lines, "\n".join(session.stderr_tail)[-2000:],
-                timers.result_at is not None, timers.progressed, parser.last_garbage, strays,
-            ))
+            conn.send(session.report(exit_code, reason, strays=strays))
 
 
 def _spawn(spec: TurnSpec) -> subprocess.Popen[bytes]:
@@ -302,25 +332,41 @@ class _Stdin:
             self._file.close()
 
 
+WARM = "warm"  # pump(): the turn is answered and the process waits for the next one
+
+
 class _Session:
-    """One turn's selector loop: the brain's output in, our messages out."""
+    """The brain process's selector loop: its output in, our messages out, one turn at a
+    time (several, when the process is kept warm between turns)."""
 
     def __init__(self, proc: subprocess.Popen[bytes], conn: Connection, spec: TurnSpec,
                  fork_server_gone: int) -> None:
         assert proc.stdout is not None and proc.stderr is not None
         self.proc = proc
         self.conn = conn
-        self.kill_grace = spec.kill_grace
         self.fork_server_gone = fork_server_gone
-        self.parser = StreamJsonParser()
         self.stderr_tail: deque[str] = deque(maxlen=_STDERR_TAIL_LINES)
-        self.timers = TurnTimers(spec.limits, time.monotonic())
         self.sel = selectors.DefaultSelector()
         self.sel.register(proc.stdout, selectors.EVENT_READ, "out")
         self.sel.register(proc.stderr, selectors.EVENT_READ, "err")
         self.sel.register(conn, selectors.EVENT_READ, "parent")
         self.sel.register(fork_server_gone, selectors.EVENT_READ, "fork_server")
         self.stdin = _Stdin(proc, self.sel)
+        self.buffers = {"out": b"", "err": b""}
+        self.open_streams = 2
+        # The session's init, sent again at the start of each later turn of a warm
+        # process: the CLI prints it once, and each turn must name its session.
+        self.session_started: SessionStarted | None = None
+        self.turns = 0
+        self.begin(spec)
+
+    def begin(self, spec: TurnSpec) -> None:
+        """A turn starts: fresh timers and bookkeeping, its message on stdin."""
+        self.turns += 1
+        self.kill_grace = spec.kill_grace
+        self.keep_warm = spec.keep_warm
+        self.parser = StreamJsonParser()
+        self.timers = TurnTimers(spec.limits, time.monotonic())
         self.first_uuid = session_protocol.new_uuid()
         # Written messages no result has answered yet (insertion-ordered), and the ones
         # the brain has taken (echoed) so far.
@@ -332,17 +378,33 @@ class _Session:
         self.approvals: dict[str, dict[str, Any]] = {}
         self.cancel_deadline: float | None = None
         self.stopped: set[str] = set()  # queued follow-ups interrupted after a cancel
+        self.answered = False  # the turn's final result came, and the process stays
         self.stdin.write(session_protocol.user_message(spec.prompt, self.first_uuid))
+
+    def announce(self) -> None:
+        if self.turns > 1 and self.session_started is not None:
+            self.conn.send(self.session_started)
+
+    def report(self, exit_code: int | None, reason: str, strays: int = 0,
+               warm: bool = False) -> ChildReport:
+        parser, timers = self.parser, self.timers
+        return ChildReport(
+            exit_code, reason, parser.garbage_lines, "\n".join(self.stderr_tail)[-2000:],
+            timers.result_at is not None, timers.progressed, parser.last_garbage, strays,
+            warm,
+        )
+
+    def ending(self) -> str:
+        """Why a turn answered in full ended: a cancel the CLI obeyed, or its answer."""
+        return "cancelled" if self.cancel_deadline is not None else "exited"
 
     def close_stdin_now(self) -> None:
         self.stdin.close_now()
 
     def pump(self) -> str:
-        """Forward events until the brain closes its output, a timer expires or we are told
-        to stop."""
-        buffers = {"out": b"", "err": b""}
-        open_streams = 2
-        while open_streams:
+        """Forward events until the brain closes its output, a timer expires, we are told
+        to stop, or (WARM) the turn is answered and the process is to wait for the next."""
+        while self.open_streams:
             deadline, expiry = self._deadline()
             timeout = deadline - time.monotonic()
             if timeout <= 0:
@@ -359,22 +421,10 @@ class _Session:
                     if FORK_SERVER_GONE in os.read(self.fork_server_gone, 512):
                         return "parent_gone"
                     continue
-                chunk = os.read(key.fd, 65536)
-                if not chunk:
-                    self.sel.unregister(key.fileobj)
-                    open_streams -= 1
-                    lines = [buffers[key.data]] if buffers[key.data] else []
-                else:
-                    *lines, buffers[key.data] = (buffers[key.data] + chunk).split(b"\n")
-                    if len(buffers[key.data]) > MAX_LINE_BYTES:
-                        # A line without end must not grow without end: hand it over as it is.
-                        lines.append(buffers[key.data])
-                        buffers[key.data] = b""
-                if key.data == "err":
-                    self.stderr_tail.extend(line[:500].decode(errors="replace") for line in lines)
-                    continue
-                for line in lines:
+                for line in self._read(key):
                     self._forward(line)
+                if self.answered:
+                    return WARM
         # Both streams closed: wait for the exit itself, within whichever timer is running.
         self.stdin.close_now()
         deadline, expiry = self._deadline()
@@ -383,6 +433,71 @@ class _Session:
         except subprocess.TimeoutExpired:
             return expiry
         return "cancelled" if self.cancel_deadline is not None else "exited"
+
+    def _read(self, key: selectors.SelectorKey) -> list[bytes]:
+        """Whole stdout lines from one read (stderr's go to the tail); [] at EOF too."""
+        buffers = self.buffers
+        chunk = os.read(key.fd, 65536)
+        if not chunk:
+            self.sel.unregister(key.fileobj)
+            self.open_streams -= 1
+            lines = [buffers[key.data]] if buffers[key.data] else []
+            buffers[key.data] = b""
+        else:
+            *lines, buffers[key.data] = (buffers[key.data] + chunk).split(b"\n")
+            if len(buffers[key.data]) > MAX_LINE_BYTES:
+                # A line without end must not grow without end: hand it over as it is.
+                lines.append(buffers[key.data])
+                buffers[key.data] = b""
+        if key.data == "err":
+            self.stderr_tail.extend(line[:500].decode(errors="replace") for line in lines)
+            return []
+        return lines
+
+    def wait_for_turn(self) -> TurnSpec | str:
+        """Between turns: the next turn's spec, or why the process ends now.
+
+        After `keep_warm` seconds the parent hears WarmExpired (once) and decides: it
+        answers CLOSE, or a NextTurn it sent meanwhile arrives first. A stale CANCEL,
+        follow-up or approval of the turn that just ended changes nothing.
+        """
+        expires: float | None = time.monotonic() + self.keep_warm
+        while self.open_streams == 2:
+            timeout = None if expires is None else expires - time.monotonic()
+            if timeout is not None and timeout <= 0:
+                self.conn.send(WarmExpired())
+                expires = None
+                continue
+            for key, _ in self.sel.select(timeout):
+                if key.data == "in":
+                    self.stdin.flush()
+                elif key.data == "parent":
+                    try:
+                        item = self.conn.recv()
+                    except (EOFError, OSError):
+                        return "parent_gone"
+                    if isinstance(item, NextTurn):
+                        return item.spec
+                    if item == CLOSE:
+                        return self._close()
+                elif key.data == "fork_server":
+                    if FORK_SERVER_GONE in os.read(self.fork_server_gone, 512):
+                        return "parent_gone"
+                else:
+                    self._read(key)  # nothing is asked: whatever it says is dropped
+        return "exited"  # the brain ended by itself while it waited
+
+    def _close(self) -> str:
+        """EOF, then give the CLI kill_grace to exit by itself (the group dies after)."""
+        self.stdin.close()
+        deadline = time.monotonic() + self.kill_grace
+        while self.open_streams and (left := deadline - time.monotonic()) > 0:
+            for key, _ in self.sel.select(left):
+                if key.data in ("out", "err"):
+                    self._read(key)
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            self.proc.wait(timeout=max(0.0, deadline - time.monotonic()))
+        return "exited"
 
     def _deadline(self) -> tuple[float, str]:
         deadline, expiry = self.timers.expiry()
@@ -417,15 +532,16 @@ class _Session:
             self.timers.resume(time.monotonic())
 
     def _cancel(self) -> None:
-        """End the turn the way a user would: interrupt, then EOF, so the CLI saves its
-        session and exits; after kill_grace the group is killed regardless."""
+        """End the turn the way a user would: interrupt, so the CLI ends the turn with
+        its session saved; then it waits warm for the next turn, or (keep_warm 0) EOF
+        lets it exit. Without a result within kill_grace the group is killed."""
         if self.cancel_deadline is not None:
             return
         self.cancel_deadline = time.monotonic() + self.kill_grace
         if self.stdin.closing:
             return
         self._interrupt()
-        if not self._queued():
+        if not self._queued() and self.keep_warm <= 0:
             self.stdin.close()
         # else a follow-up waits in the CLI's queue and would run as the next turn even
         # after EOF: it is interrupted too when it starts (_forward), and stdin closes
@@ -467,7 +583,9 @@ class _Session:
             if isinstance(event, ControlRequest) and event.subtype == "can_use_tool":
                 event = self._approval_needed(event)
             self.conn.send(event)
-            if isinstance(event, MessageTaken):
+            if isinstance(event, SessionStarted):
+                self.session_started = event
+            elif isinstance(event, MessageTaken):
                 self.taken.add(event.uuid)
                 self._began(event.uuid)
             elif isinstance(event, MessageLifecycle) and event.state == "started":
@@ -496,9 +614,12 @@ class _Session:
         for message_uuid in answered:
             self.unanswered.pop(message_uuid, None)
         if not self.unanswered:
-            # The whole turn is answered: EOF lets the CLI exit, its session saved.
             self.timers.result(now)
-            self.stdin.close()
+            if self.keep_warm > 0 and not self.stdin.closing:
+                self.answered = True  # the process waits for the chat's next turn
+            else:
+                # The whole turn is answered: EOF lets the CLI exit, its session saved.
+                self.stdin.close()
 
 
 def _end_group(proc: subprocess.Popen[bytes], grace: float) -> int | None:

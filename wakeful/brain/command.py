@@ -80,6 +80,15 @@ def argv(config: BrainSettings, session_id: str | None) -> tuple[str, ...]:
     return (*args, *config.extra_args)
 
 
+def split_session(args: tuple[str, ...]) -> tuple[tuple[str, ...], str | None]:
+    """A turn's argv without its `--resume SESSION`, and that session (None: a new one)."""
+    if "--resume" in args:
+        at = args.index("--resume")
+        if at + 1 < len(args):
+            return (*args[:at], *args[at + 2:]), args[at + 1]
+    return args, None
+
+
 def environment(config: BrainSettings, environ: Mapping[str, str]) -> dict[str, str]:
     """A cleared environment: the allowlisted variables of ours, then the configured ones.
 

@@ -39,6 +39,12 @@ class BrainConfig:
     )
     workdir: str | None = None  # may contain {chat_id}
     max_concurrent: int = 4
+    # A chat's brain process waits this long after a turn for the chat's next message,
+    # which then skips the CLI's start (0: every turn starts its own process)...
+    keep_warm: float = 120.0
+    # ...and at most this many wait at once (each holds a CLI's memory; running turns
+    # are counted by max_concurrent, not here). Local runner only.
+    max_warm: int = 4
     first_event_timeout: float = _TIMERS.first_event
     idle_timeout: float = _TIMERS.idle
     turn_budget: float = _TIMERS.budget

@@ -17,6 +17,7 @@ service), on another node once this one is out of the table.
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import threading
 import time
@@ -96,6 +97,8 @@ class RayRunner:
                                         f"(cluster: {self._state})")
             node = self._nodes[node_id]
             node.busy += 1
+        # Warm processes are the local runner's: a node's turn ends with its process.
+        spec = dataclasses.replace(spec, keep_warm=0.0)
         try:
             stream = node.actor.run.remote(spec)
         except Exception:

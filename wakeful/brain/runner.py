@@ -18,7 +18,7 @@ except the non-blocking calls below.
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from wakeful.brain.child import ApprovalDecision, FollowUp, TurnSpec
@@ -42,6 +42,9 @@ class RunnerStatus:
     kind: str
     state: str  # "ready", "connecting", "unreachable: <why>"
     nodes: tuple[dict[str, Any], ...] = ()
+    # Brain processes kept between turns (chat, pid, session, idle seconds).
+    warm: tuple[dict[str, Any], ...] = ()
+    counters: dict[str, int] = field(default_factory=dict)
 
 
 class TurnHandle(Protocol):

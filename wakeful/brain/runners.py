@@ -13,4 +13,5 @@ def make_runner(config: BrainConfig, on_change: OnChange) -> TurnRunner:
         from wakeful.brain.ray_runner import RayRunner
 
         return RayRunner(config, on_change)
-    return LocalRunner(config.max_concurrent)
+    return LocalRunner(config.max_concurrent,
+                       config.max_warm if config.keep_warm > 0 else 0)

@@ -24,6 +24,8 @@ modes for tests and the demo:
     [[empty]]         a successful result with empty text
     [[empty-once]]    an empty result the first time only (a run that finds no file at
                       $WAKEFUL_STANDIN_ONCE creates it): a failure the pool retries
+    [[exit-once N]]   [[exit N]] the first time only (same file): a brain process that
+                      crashes in the middle of a session, once
     [[garbage]]       non-JSON lines mixed into the stream
     [[retry N]]       N api_retry events (overloaded) before answering
     [[error]]         a result with is_error true
@@ -37,9 +39,9 @@ modes for tests and the demo:
                       then wait for its control_response; the answer is "tool allowed" or
                       "tool denied: <message>"
 
-With $WAKEFUL_STANDIN_LOG set, each run appends "start|end <monotonic> <pid>" lines
-there, so tests can measure how many brains really ran at once. With
-$WAKEFUL_STANDIN_CHILDREN set, the pid of each grandchild is appended there. With
+With $WAKEFUL_STANDIN_LOG set, each turn appends "start|end <monotonic> <pid>" lines
+there (a process kept warm runs several), so tests can measure how many brains really
+ran at once. With $WAKEFUL_STANDIN_CHILDREN set, the pid of each grandchild is appended there. With
 $WAKEFUL_STANDIN_PROMPTS set, each message the brain takes appends one JSON line
 {"pid", "resume", "prompt", "turn", "uuid", "during", "argv"}: exactly what the brain
 was given (argv: its command-line arguments), in which turn of the process (1, 2,
@@ -265,6 +267,13 @@ class _Brain:
         """One turn; an exit code if the process must end with it."""
         self.turn += 1
         self.texts, self.uuids = [], []
+        _log("start")
+        try:
+            return self._turn(message)
+        finally:
+            _log("end")
+
+    def _turn(self, message: _Message) -> int | None:
         _emit({"type": "system", "subtype": "init", "session_id": self.session_id,
                "model": "stand-in"})
         self._take(message, during=False)
@@ -285,6 +294,9 @@ class _Brain:
                 _note_child(child.pid)
         if match := re.search(r"\[\[exit (\d+)\]\]", prompt):
             print("stand-in: scripted crash", file=sys.stderr, flush=True)
+            return int(match.group(1))
+        if (match := re.search(r"\[\[exit-once (\d+)\]\]", prompt)) and self._once():
+            print("stand-in: scripted crash, once", file=sys.stderr, flush=True)
             return int(match.group(1))
         if match := re.search(r"\[\[retry (\d+)\]\]", prompt):
             retries = int(match.group(1))
@@ -359,10 +371,15 @@ class _Brain:
                 self._take(_Message(_user_text(obj), obj.get("uuid")), during=True)
         return "tool denied: no answer (stdin closed)"
 
+    @classmethod
+    def _empty_once(cls, prompt: str) -> bool:
+        return "[[empty-once]]" in prompt and cls._once()
+
     @staticmethod
-    def _empty_once(prompt: str) -> bool:
+    def _once() -> bool:
+        """True the first time over all runs (a file at $WAKEFUL_STANDIN_ONCE is made)."""
         path = os.environ.get("WAKEFUL_STANDIN_ONCE")
-        if "[[empty-once]]" not in prompt or not path:
+        if not path:
             return False
         try:
             os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
@@ -395,14 +412,9 @@ def main(argv: list[str] | None = None) -> int:
     streaming = args.input_format == "stream-json"
     brain = _Brain(session_id, args.resume, args.delay, args.replay_user_messages,
                    _Inbox() if streaming else None)
-    _log("start")
-    try:
-        if streaming:
-            return brain.converse()
-        code = brain.answer(_Message(sys.stdin.read(), None))
-        return code or 0
-    finally:
-        _log("end")
+    if streaming:
+        return brain.converse()
+    return brain.answer(_Message(sys.stdin.read(), None)) or 0
 
 
 def _exit(code: int) -> None:

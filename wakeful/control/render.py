@@ -174,6 +174,7 @@ def _pool(doc: dict[str, Any]) -> RenderableType:
         f"{_list(waiting)} · backing off {len(pool.get('backing_off', []))}"
         f"{_list(pool.get('backing_off', []))}",
         "  draining" if pool.get("draining") else "",
+        _warm(pool),
         _runner(pool))
     table = Table(box=None, pad_edge=False, show_edge=False)
     for column in ("chat", "turn", "attempt", "node", "brain pid", "running for",
@@ -186,6 +187,17 @@ def _pool(doc: dict[str, Any]) -> RenderableType:
                       _node(r.get("node")), _or_dash(r.get("pid")), seconds(r.get("seconds")),
                       event, _or_dash(r.get("session_id")))
     return Group(summary, table) if pool.get("running") else summary
+
+
+def _warm(pool: dict[str, Any]) -> str:
+    """The CLI processes waiting for their chat's next turn (keep_warm), if any."""
+    warm = pool.get("warm") or []
+    if not warm and not pool.get("warm_starts"):
+        return ""
+    each = " ".join(f"{w.get('chat')} (pid {_or_dash(w.get('pid'))}, idle "
+                    f"{seconds(w.get('idle_seconds'))})" for w in warm)
+    return (f"\nwarm {len(warm)}/{pool.get('max_warm')}" + (f": {each}" if each else "")
+            + f" · warm starts {pool.get('warm_starts', 0)}, cold {pool.get('cold_starts', 0)}")
 
 
 def _runner(pool: dict[str, Any]) -> str:
