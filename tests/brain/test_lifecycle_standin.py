@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from tests.brain.conftest import Bridge, assert_no_leftovers
-from tests.brain.turns import wait_until
+from tests.brain.turns import group_alive, wait_until
 from wakeful.actors import status
 from wakeful.actors.replies import SESSION_RESET, SORRY
 
@@ -57,7 +57,7 @@ def test_a_warm_brain_that_does_not_exit_when_closed_is_killed_after_kill_grace(
     pgid = bridge.attempts(chat)[0]["pgid"]
     # Closed after keep_warm (stdin EOF), it lingers: killed kill_grace later, group and all.
     wait_until(lambda: bridge.pool()["warm"] == [], "the warm process to be closed")
-    wait_until(lambda: not _group_alive(pgid), "the lingerer to be killed")
+    wait_until(lambda: not group_alive(pgid), "the lingerer to be killed")
     assert_no_leftovers(bridge.service)
 
 
@@ -68,13 +68,6 @@ def _exists(pid: int) -> bool:
         return False
     return True
 
-
-def _group_alive(pgid: int) -> bool:
-    try:
-        os.killpg(pgid, 0)
-    except ProcessLookupError:
-        return False
-    return True
 
 
 @pytest.mark.parametrize("keep_warm", [0.0, 0.3], ids=["cold", "warm"])

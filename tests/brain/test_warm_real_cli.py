@@ -5,23 +5,14 @@ resumes in a new process."""
 
 from __future__ import annotations
 
-import os
-
 import pytest
 
 from tests.brain.conftest import Bridge, assert_no_leftovers
-from tests.brain.turns import wait_until
+from tests.brain.turns import group_alive, wait_until
 from wakeful.testing.fake_anthropic import FakeAnthropicApi, last_user_text
 
 pytestmark = [pytest.mark.real_cli, pytest.mark.timeout(90)]
 
-
-def _alive(pid: int) -> bool:
-    try:
-        os.killpg(pid, 0)
-    except ProcessLookupError:
-        return False
-    return True
 
 
 def test_the_next_message_goes_into_the_waiting_cli_with_the_whole_conversation(
@@ -57,7 +48,7 @@ def test_after_keep_warm_the_cli_exits_by_itself_and_the_session_resumes_cold(
     bridge.say(chat, "the word is EGRET")
     bridge.wait_replies(chat, 1)
     pid = bridge.attempts(chat)[0]["pgid"]
-    wait_until(lambda: not _alive(pid), "the CLI to be closed after keep_warm", timeout=20)
+    wait_until(lambda: not group_alive(pid), "the CLI to be closed after keep_warm", timeout=20)
     assert bridge.pool()["warm"] == []
 
     bridge.say(chat, "which word?")

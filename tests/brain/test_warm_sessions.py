@@ -5,7 +5,6 @@ which speaks the CLI's stream-json (tests/brain/test_warm_real_cli.py: the real 
 from __future__ import annotations
 
 import json
-import os
 import time
 from pathlib import Path
 from typing import Any
@@ -13,7 +12,7 @@ from typing import Any
 import pytest
 
 from tests.brain.conftest import Bridge, assert_no_leftovers
-from tests.brain.turns import wait_until
+from tests.brain.turns import group_alive, wait_until
 
 pytestmark = pytest.mark.timeout(90)
 
@@ -23,13 +22,6 @@ def _prompts(path: Path) -> list[dict[str, Any]]:
         return []
     return [json.loads(line) for line in path.read_text().splitlines()]
 
-
-def _alive(pid: int) -> bool:
-    try:
-        os.killpg(pid, 0)
-    except ProcessLookupError:
-        return False
-    return True
 
 
 def _warm(bridge: Bridge) -> list[dict[str, Any]]:
@@ -52,7 +44,7 @@ def test_the_next_message_runs_in_the_process_the_last_turn_left_warm(
     bridge.say(chat, "first")
     bridge.wait_replies(chat, 1)
     [warm] = wait_until(lambda: _warm(bridge), "the process to wait warm")
-    assert warm["chat"] == chat and _alive(warm["pid"])
+    assert warm["chat"] == chat and group_alive(warm["pid"])
     session = bridge.service.journal.session(chat)
     assert warm["session_id"] == session
 
@@ -81,7 +73,7 @@ def test_a_warm_process_is_closed_after_keep_warm_and_the_next_turn_starts_cold(
     bridge.wait_replies(chat, 1)
     pid = _prompts(tmp_path / "prompts.jsonl")[0]["pid"]
     # Closed the gentle way (EOF, the CLI exits by itself) once keep_warm has passed.
-    wait_until(lambda: not _alive(pid), "the warm process to be closed", timeout=15)
+    wait_until(lambda: not group_alive(pid), "the warm process to be closed", timeout=15)
     assert _warm(bridge) == []
     session = bridge.service.journal.session(chat)
 
@@ -105,7 +97,7 @@ def test_at_most_max_warm_processes_wait_and_the_least_recently_used_is_closed(
                "the two most recent chats to stay warm")
     first_pid = next(p["pid"] for p in _prompts(tmp_path / "prompts.jsonl")
                      if p["prompt"] == f"hello {chats[0]}")
-    wait_until(lambda: not _alive(first_pid), "the oldest warm process to be closed")
+    wait_until(lambda: not group_alive(first_pid), "the oldest warm process to be closed")
     assert_no_leftovers(bridge.service)
 
 
@@ -121,7 +113,7 @@ def test_without_keep_warm_every_turn_has_its_own_process(
     first, second = _prompts(tmp_path / "prompts.jsonl")
     assert first["pid"] != second["pid"]
     assert _warm(bridge) == []
-    assert not _alive(first["pid"]) and not _alive(second["pid"])
+    assert not group_alive(first["pid"]) and not group_alive(second["pid"])
 
 
 def test_a_brain_that_crashes_mid_session_is_retried_in_a_new_process_of_the_same_session(
@@ -142,7 +134,7 @@ def test_a_brain_that_crashes_mid_session_is_retried_in_a_new_process_of_the_sam
     assert bridge.service.journal.session(chat) == session
     assert [a["failure"] for a in bridge.attempts(chat)] == [None, "crashed", None]
     assert bridge.attempts(chat)[1]["exit_code"] == 9
-    assert not _alive(first["pid"])
+    assert not group_alive(first["pid"])
 
 
 def test_new_closes_the_warm_process_and_starts_a_fresh_session(
@@ -160,7 +152,7 @@ def test_new_closes_the_warm_process_and_starts_a_fresh_session(
     first, second = _prompts(tmp_path / "prompts.jsonl")
     assert second["pid"] != first["pid"] and second["resume"] is None
     assert bridge.service.journal.session(chat) not in (None, old_session)
-    wait_until(lambda: not _alive(first["pid"]), "the old session's process to be closed")
+    wait_until(lambda: not group_alive(first["pid"]), "the old session's process to be closed")
 
 
 def test_stopping_the_service_closes_every_warm_process(
@@ -176,5 +168,5 @@ def test_stopping_the_service_closes_every_warm_process(
     started = time.monotonic()
     bridge.service.stop()
     for process in warm:
-        assert not _alive(process["pid"]), process
+        assert not group_alive(process["pid"]), process
     assert time.monotonic() - started < 15

@@ -6,6 +6,7 @@ that a test can SIGKILL.
 
 from __future__ import annotations
 
+import os
 import threading
 import time
 from collections.abc import Callable
@@ -26,6 +27,15 @@ def wait_until(condition: Callable[[], Any], what: str, timeout: float = GUARD) 
         assert time.monotonic() < deadline, f"timed out waiting for {what}"
         time.sleep(0.02)
     return value
+
+
+def group_alive(pgid: int) -> bool:
+    """Some process of the group still exists (a brain and its tools, zombies included)."""
+    try:
+        os.killpg(pgid, 0)
+    except ProcessLookupError:
+        return False
+    return True
 
 
 def running(pid: int) -> bool:
