@@ -56,7 +56,7 @@ def test_the_next_message_runs_in_the_process_the_last_turn_left_warm(
     assert taken[0]["pid"] == taken[1]["pid"] == warm["pid"], "one process, two turns"
     assert bridge.service.journal.session(chat) == session, "the same session goes on"
     pool = bridge.pool()
-    assert (pool["cold_starts"], pool["warm_starts"]) == (1, 1)
+    assert (pool["cold_starts"], pool["warm_starts"], pool["processes"]) == (1, 1, 1)
     attempts = bridge.attempts(chat)
     assert [a["failure"] for a in attempts] == [None, None]
     assert [a["kept_warm"] for a in attempts] == [True, True]
@@ -113,6 +113,8 @@ def test_without_keep_warm_every_turn_has_its_own_process(
     first, second = _prompts(tmp_path / "prompts.jsonl")
     assert first["pid"] != second["pid"]
     assert _warm(bridge) == []
+    # Each ended child leaves the runner's books (no entry per turn, forever).
+    wait_until(lambda: bridge.pool()["processes"] == 0, "no brain child left on the books")
     assert not group_alive(first["pid"]) and not group_alive(second["pid"])
 
 

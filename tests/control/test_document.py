@@ -168,6 +168,6 @@ def test_a_pool_with_warm_processes_shows_each_waiting_chat_and_the_warm_starts(
     raw = _raw()
     raw["actors"]["brain_pool"].update(
         warm=[{"chat": 7, "pid": 5151, "session_id": "s-7", "idle_seconds": 42.0}],
-        warm_starts=3, cold_starts=2, max_warm=4)
+        warm_starts=3, cold_starts=2, max_warm=4, processes=2)
     text = render_text(build(raw), width=160)
-    assert "warm 1/4: 7 (pid 5151, idle 42.0s) · warm starts 3, cold 2" in text
+    assert "warm 1/4: 7 (pid 5151, idle 42.0s) · warm starts 3, cold 2 · brain processes 2" in text

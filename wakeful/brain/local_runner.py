@@ -62,7 +62,8 @@ class LocalRunner:
         self._running = 0
         # Idle warm processes by chat, least recently used first.
         self._idle: OrderedDict[int, BrainProcess] = OrderedDict()
-        self._chat_of: dict[int, int] = {}  # id(brain) -> chat, for the warm callbacks
+        # id(brain) -> chat of every live child, running or warm.
+        self._chat_of: dict[int, int] = {}
         self._closed = False
         self.warm_starts = 0
         self.cold_starts = 0
@@ -141,8 +142,8 @@ class LocalRunner:
 
     def _gone(self, brain: BrainProcess) -> None:
         with self._lock:
-            chat_id = self._chat_of.pop(id(brain))
-            if self._idle.get(chat_id) is brain:
+            chat_id = self._chat_of.pop(id(brain), None)
+            if chat_id is not None and self._idle.get(chat_id) is brain:
                 del self._idle[chat_id]
 
     # --- the rest of the protocol ------------------------------------------------------
@@ -156,7 +157,8 @@ class LocalRunner:
                  if brain.idle_since is not None else None}
                 for chat_id, brain in self._idle.items())
             return RunnerStatus(self.kind, "ready", warm=warm,
-                                counters={"warm_starts": self.warm_starts,
+                                counters={"processes": len(self._chat_of),
+                                          "warm_starts": self.warm_starts,
                                           "cold_starts": self.cold_starts,
                                           "max_warm": self._max_warm})
 

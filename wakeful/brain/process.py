@@ -63,8 +63,8 @@ class BrainProcess:
     process. Callbacks run on this child's reader thread.
 
     A turn is bound to the child from its start (or `next_turn`) until its report; in
-    between (warm, no turn) the owner hears `on_idle`, `on_expired` (keep_warm passed:
-    `close` it unless it was just given a turn) and, when the child ends, `on_gone`.
+    between (warm, no turn) the owner hears `on_idle` and `on_expired` (keep_warm passed:
+    `close` it unless it was just given a turn); `on_gone` when the child has ended, last.
     Without an owner a warm child is closed at once.
     """
 
@@ -202,5 +202,4 @@ class BrainProcess:
                 bound, self._bound, self._ended = self._bound, None, True
             if bound is not None:
                 bound[1](self._process.exitcode)
-            else:
-                self._on_gone(self)
+            self._on_gone(self)

@@ -197,7 +197,8 @@ def _warm(pool: dict[str, Any]) -> str:
     each = " ".join(f"{w.get('chat')} (pid {_or_dash(w.get('pid'))}, idle "
                     f"{seconds(w.get('idle_seconds'))})" for w in warm)
     return (f"\nwarm {len(warm)}/{pool.get('max_warm')}" + (f": {each}" if each else "")
-            + f" · warm starts {pool.get('warm_starts', 0)}, cold {pool.get('cold_starts', 0)}")
+            + f" · warm starts {pool.get('warm_starts', 0)}, cold {pool.get('cold_starts', 0)}"
+            + f" · brain processes {_or_dash(pool.get('processes'))}")
 
 
 def _runner(pool: dict[str, Any]) -> str:
