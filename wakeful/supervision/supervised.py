@@ -15,6 +15,7 @@ from typing import Any
 
 import pykka
 
+from wakeful.log_context import working_for
 from wakeful.messages import ChildExited, ChildFailed, HeartbeatBeat, PingSent, StateRequested
 from wakeful.supervision.context import ChildContext
 
@@ -60,6 +61,11 @@ class SupervisedActor(pykka.ThreadingActor):
     def snapshot(self) -> dict[str, Any]:
         """A JSON-able view of this actor for state dumps."""
         return {}
+
+    def chat_of(self, message: Any) -> int | None:
+        """The chat `message` concerns, named by every log line its handling emits
+        (wakeful/logs.py); `message` is None while starting and stopping."""
+        return getattr(message, "chat_id", None)
 
     # --- plumbing ------------------------------------------------------------------
 
@@ -111,6 +117,9 @@ class SupervisedActor(pykka.ThreadingActor):
         # Log lines name their actor by thread (wakeful/logs.py): "chat:42#3", not pykka's
         # "ChatActor-17".
         threading.current_thread().name = f"{self.ctx.child_id}#{self.ctx.generation}"
+        working_for(self.chat_of(None))
+        if self.ctx.announce is not None:
+            self.ctx.announce(self.actor_ref)
         try:
             self.started()
         except BaseException as exc:
@@ -121,6 +130,7 @@ class SupervisedActor(pykka.ThreadingActor):
             raise ActorCrashed(repr(exc)) from exc
 
     def on_stop(self) -> None:
+        working_for(self.chat_of(None))
         try:
             self.stopping()
         except BaseException as exc:
@@ -137,6 +147,9 @@ class SupervisedActor(pykka.ThreadingActor):
                                  exc_value))
 
     def on_receive(self, message: Any) -> Any:
+        # Not undone after the message: if handling it fails, the failure's line (logged
+        # by on_failure) names the chat too.
+        working_for(self.chat_of(message))
         try:
             match message:
                 case StateRequested():

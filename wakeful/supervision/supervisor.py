@@ -200,6 +200,20 @@ class Supervisor(SupervisedActor):
     def _start_child(self, child: _Child) -> None:
         directory = self.ctx.directory
         generation = directory.next_generation(child.spec.id)
+
+        def announce(ref: pykka.ActorRef[Any]) -> None:
+            directory.register(
+                Entry(
+                    name=child.spec.id,
+                    generation=generation,
+                    ref=ref,
+                    supervisor=self.ctx.child_id,
+                    heartbeat_interval=child.spec.heartbeat_interval,
+                    stale_after=child.spec.stale_after,
+                    critical=child.spec.critical,
+                )
+            )
+
         ctx = ChildContext(
             child_id=child.spec.id,
             generation=generation,
@@ -210,21 +224,13 @@ class Supervisor(SupervisedActor):
             root=self.ctx.root,
             abandoned=self.ctx.abandoned,
             heartbeat_interval=child.spec.heartbeat_interval,
+            announce=announce,
         )
         child.generation = generation
         ref = child.spec.start(ctx)
         child.ref = ref
-        directory.register(
-            Entry(
-                name=child.spec.id,
-                generation=generation,
-                ref=ref,
-                supervisor=self.ctx.child_id,
-                heartbeat_interval=child.spec.heartbeat_interval,
-                stale_after=child.spec.stale_after,
-                critical=child.spec.critical,
-            )
-        )
+        # Already done by a SupervisedActor itself; a child of another kind relies on it.
+        announce(ref)
 
     def _stop_child(self, child: _Child) -> None:
         ref, child.ref = child.ref, None
