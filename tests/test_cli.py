@@ -9,7 +9,11 @@ import signal
 import subprocess
 import sys
 import tempfile
+import time
+from collections.abc import Callable
 from pathlib import Path
+
+import pytest
 
 from tests.conftest import BotApi
 
@@ -23,7 +27,8 @@ def _env(**extra: str) -> dict[str, str]:
 
 
 def _start_run(bot_api: BotApi, tmp_path: Path, chat: int, brain_delay: float,
-               extra_toml: str = "", **env: str) -> subprocess.Popen[str]:
+               extra_toml: str = "", preexec_fn: Callable[[], None] | None = None,
+               **env: str) -> subprocess.Popen[str]:
     """`wakeful run` for one chat against the local server, the token in its environment
     (plus `env`; an empty value removes that variable)."""
     config = tmp_path / "wakeful.toml"
@@ -40,6 +45,7 @@ def _start_run(bot_api: BotApi, tmp_path: Path, chat: int, brain_delay: float,
     return subprocess.Popen(
         [sys.executable, "-m", "wakeful", "run", "--config", str(config)],
         cwd=REPO, env=environ, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+        preexec_fn=preexec_fn,
     )
 
 
@@ -95,6 +101,21 @@ def test_run_with_config_answers_a_message_and_exits_zero_on_sigterm(
     assert secret_part not in output
 
 
+def test_a_stop_while_run_still_checks_is_clean_and_exits_zero(
+        bot_api: BotApi, tmp_path: Path) -> None:
+    # getMe answers "retry after 3 s": the preflight waits, and the stop comes meanwhile.
+    bot_api.core.fail_next("getMe", 429, retry_after=3)
+    proc = _start_run(bot_api, tmp_path, chat=4101, brain_delay=0.1)
+    try:
+        assert bot_api.core.wait_for(lambda c: c.call_counts().get("getMe", 0) >= 1, 30)
+        out = _stop(proc)
+        assert proc.returncode == 0, out
+        assert "stopped before serving" in out and "Traceback" not in out
+        assert "getUpdates" not in bot_api.core.call_counts(), "it never started serving"
+    finally:
+        _reap(proc)
+
+
 def _stop(proc: subprocess.Popen[str]) -> str:
     """SIGTERM, as a service manager stops it; returns all it printed."""
     proc.send_signal(signal.SIGTERM)
@@ -125,28 +146,116 @@ def _descendants(pid: int) -> list[int]:
     return found
 
 
+def _cmdline(pid: int) -> str:
+    try:
+        return Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode()
+    except OSError:
+        return ""  # gone meanwhile
+
+
+def _parent(pid: int) -> int:
+    return int(Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[1])
+
+
+def _find(root: int, marker: str, parent: int | None = None, timeout: float = 30.0) -> int:
+    """The one process under `root` whose command line holds `marker` (and whose parent
+    is `parent`: each turn's process is forked from the fork server, its command line
+    and all), once it runs."""
+    deadline = time.monotonic() + timeout
+    while True:
+        found = [pid for pid in _descendants(root) if marker in _cmdline(pid)
+                 and (parent is None or _parent(pid) == parent)]
+        if len(found) == 1 or time.monotonic() > deadline:
+            (pid,) = found
+            return pid
+        time.sleep(0.05)
+
+
 def test_no_process_the_service_starts_carries_the_bot_token(bot_api: BotApi,
                                                              tmp_path: Path) -> None:
     chat = 700_003
     proc = _start_run(bot_api, tmp_path, chat, brain_delay=4.0)
     try:
         bot_api.core.inject_text(chat, "think for a while", user_id=chat)
-        # Typing is sent once the brain runs: the fork server, the turn's helper and the
-        # brain itself are all alive now.
+        # Typing is sent once the turn starts: the fork server and the turn's helper are
+        # alive now, the brain a moment later (it thinks for 4 s).
         assert bot_api.core.wait_for(lambda c: any(
             r.kind == "chat_action" for r in c.sent(chat)), timeout=60)
+        # Named, so that a process read is a process that exists: the fork server every
+        # turn's process comes from, and the brain the turn runs.
+        fork_server = _find(proc.pid, "multiprocessing.forkserver", parent=proc.pid)
+        brain = _find(proc.pid, "wakeful.brain.standin")
         descendants = _descendants(proc.pid)
-        assert len(descendants) >= 2, descendants
+        environs = {pid: Path(f"/proc/{pid}/environ").read_bytes()
+                    for pid in (fork_server, brain)}
+        assert all(b"PATH=" in environ for environ in environs.values()), \
+            "an environment was read, not an empty file"
         for pid in descendants:
             try:
-                environ = Path(f"/proc/{pid}/environ").read_bytes()
+                environs.setdefault(pid, Path(f"/proc/{pid}/environ").read_bytes())
             except OSError:
-                continue  # already gone
-            assert bot_api.token.encode() not in environ, f"pid {pid} carries the token"
+                continue  # ended since: the turn's helpers come and go
+        carriers = [(pid, _cmdline(pid)) for pid, environ in environs.items()
+                    if bot_api.token.encode() in environ]
+        assert carriers == []
         bot_api.wait_replies(chat, 1, timeout=60)
         output = _stop(proc)
     finally:
         _reap(proc)
+    assert proc.returncode == 0, output
+
+
+NOBODY = 65534
+
+
+def _as_nobody() -> None:
+    os.setgroups([])
+    os.setgid(NOBODY)
+    os.setuid(NOBODY)
+
+
+def _readable_by_nobody(path: str) -> bool:
+    """Whether a process of uid 65534, the service's own uid here, can read `path`."""
+    return subprocess.run(["cat", path], preexec_fn=_as_nobody, capture_output=True,
+                          timeout=30).returncode == 0
+
+
+def _uid(pid: int) -> int:
+    status = Path(f"/proc/{pid}/status").read_text()
+    (line,) = [ln for ln in status.splitlines() if ln.startswith("Uid:")]
+    return int(line.split()[1])
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="playing another user needs root")
+def test_a_brain_of_the_same_user_cannot_read_the_token_from_the_services_environ(
+    bot_api: BotApi
+) -> None:
+    # /proc/<pid>/environ keeps what the process was started with, token included, for
+    # the process's whole life: only being non-dumpable closes it to its own user. The
+    # service runs as nobody here, so its uid's processes (a brain, say) are nobody too.
+    home = Path(tempfile.mkdtemp(prefix="wakeful-nobody-"))
+    chat = 700_004
+    try:
+        home.chmod(0o755)
+        os.chown(home, NOBODY, NOBODY)
+        proc = _start_run(bot_api, home, chat, brain_delay=4.0, preexec_fn=_as_nobody)
+        try:
+            bot_api.core.inject_text(chat, "think for a while", user_id=chat)
+            running = bot_api.core.wait_for(lambda c: any(
+                r.kind == "chat_action" for r in c.sent(chat)), timeout=60)
+            assert running, proc.communicate(timeout=10)[0] if proc.poll() is not None else ""
+            assert _uid(proc.pid) == NOBODY
+            fork_server = _find(proc.pid, "multiprocessing.forkserver", parent=proc.pid)
+            # The same user reads a dumpable process's environ (the fork server's, which
+            # holds no token): what stops it at the service is the service's own doing.
+            assert _readable_by_nobody(f"/proc/{fork_server}/environ")
+            assert not _readable_by_nobody(f"/proc/{proc.pid}/environ")
+            bot_api.wait_replies(chat, 1, timeout=60)
+            output = _stop(proc)
+        finally:
+            _reap(proc)
+    finally:
+        shutil.rmtree(home, ignore_errors=True)
     assert proc.returncode == 0, output
 
 

@@ -119,6 +119,9 @@ def _run(args: argparse.Namespace) -> int:
     from wakeful.service import Service
     from wakeful.state.journal import JournalError
 
+    # First of all: a service manager may stop us while the checks still run (getMe
+    # waits out a flood limit, say), and a stop is to be clean even then.
+    stop = _stop_on_signals()
     config = _load_config(args)
     if isinstance(config, int):
         return config
@@ -129,6 +132,9 @@ def _run(args: argparse.Namespace) -> int:
         for problem in problems:
             print(f"wakeful: {problem}", file=sys.stderr)
         return 2
+    if stop.is_set():
+        log.info("stopped before serving")
+        return 0
     _hide_token(config.telegram.token_env)
     notifier = Notifier.from_environment()
     try:
@@ -136,7 +142,6 @@ def _run(args: argparse.Namespace) -> int:
     except JournalError as exc:
         print(f"wakeful: journal error: {exc}", file=sys.stderr)
         return 1
-    stop = _stop_on_signals()
     try:
         service.start()
     except JournalError as exc:

@@ -231,6 +231,10 @@ def _read_toml(path: Path) -> dict[str, Any]:
         raise ConfigError(f"config file not found: {path}") from None
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"config file {path} is not valid TOML: {exc}") from None
+    except UnicodeDecodeError as exc:
+        # TOML is UTF-8: tomllib lets the decoding error of any other bytes through.
+        raise ConfigError(f"config file {path} is not UTF-8 text (the byte at offset "
+                          f"{exc.start} is not)") from None
     except OSError as exc:
         raise ConfigError(f"cannot read config file {path}: {exc.strerror}") from None
 
@@ -473,15 +477,23 @@ def _validate_brain(brain: BrainConfig) -> None:
 def _resolve_token(telegram: TelegramConfig, env: Mapping[str, str]) -> Secret | None:
     value = env.get(telegram.token_env)
     if value is None and telegram.token_file:
-        try:
-            value = Path(telegram.token_file).read_text().strip()
-        except OSError as exc:
-            raise ConfigError(
-                f"[telegram] token_file {telegram.token_file}: {exc.strerror}"
-            ) from None
+        value = _read_token_file(telegram.token_file)
     if value is None:
         return None
     value = value.strip()
     if not value or any(c.isspace() for c in value):
         raise ConfigError("bot token is empty or contains whitespace")
     return Secret(value)
+
+
+def _read_token_file(path: str) -> str:
+    # Only the path and the reason are named: a line quoting the file's bytes could
+    # quote the token.
+    try:
+        return Path(path).read_text(encoding="utf-8")
+    except OSError as exc:
+        raise ConfigError(f"cannot read [telegram] token_file {path}: "
+                          f"{exc.strerror or exc}") from None
+    except UnicodeDecodeError:
+        raise ConfigError(f"[telegram] token_file {path} is not text: is it the right "
+                          "file?") from None

@@ -1,10 +1,12 @@
-"""Logging: one line per event naming the actor that logged it, and no secret in any line.
+"""Logging: one line per event naming the actor and the chat, and no secret in any line.
 
-Plain (`time level actor logger: message`) for a terminal or a file; JSON lines
-(`[service] log_format = "json"`) for journald and log shippers. The actor is the
-emitting thread's name: supervised actors name their thread after themselves
+Plain (`time level actor [chat=N] logger: message`) for a terminal or a file; JSON
+lines (`[service] log_format = "json"`) for journald and log shippers. The actor is
+the emitting thread's name: supervised actors name their thread after themselves
 ("poller#1", "chat:42#3"), the rest are "MainThread", "wakeful-gateway" (PTB and
-httpx), "wakeful-notify" (systemd) and so on.
+httpx), "wakeful-notify" (systemd) and so on. The chat is the one the actor's current
+message concerns (log_context.py), so the outbound actor's and the brain pool's lines
+name it too; a line about no chat in particular has none.
 
 Secrets are replaced in the *final* text, after formatting: the message with its
 arguments, the exception and its traceback, a library's record (httpx logs request
@@ -29,9 +31,11 @@ from typing import TextIO
 from urllib.parse import quote
 
 from wakeful.config import Secret
+from wakeful.log_context import current_chat
 
 REDACTED = "***"
-PLAIN_FORMAT = "%(asctime)s %(levelname)-7s %(threadName)s %(name)s: %(message)s"
+# chat_field is " chat=N" or nothing: set by PlainFormatter on its copy of the record.
+PLAIN_FORMAT = "%(asctime)s %(levelname)-7s %(threadName)s%(chat_field)s %(name)s: %(message)s"
 # Libraries that log every request at INFO: httpx's lines carry the token in the URL.
 NOISY = ("httpx", "httpcore", "telegram", "pykka")
 # A Telegram bot token: the bot's id, then the secret proper, which is redacted even
@@ -76,6 +80,23 @@ def _message(record: logging.LogRecord) -> str:
         return f"{record.msg!r} (arguments that do not fit: {record.args!r})"
 
 
+class ChatFilter(logging.Filter):
+    """Gives each record a `chat`: the chat its thread works for, unless the call named
+    one (`extra={"chat": id}`). On the handler, so library records get it too; executed
+    on the emitting thread, which is what makes the thread's chat the record's."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if not hasattr(record, "chat"):
+            record.chat = current_chat()
+        return True
+
+
+def _chat(record: logging.LogRecord) -> int | None:
+    """The record's chat; None for a record that did not pass a ChatFilter."""
+    chat = getattr(record, "chat", None)
+    return chat if isinstance(chat, int) else None
+
+
 def _journald_prefix(record: logging.LogRecord) -> str:
     level = max((lvl for lvl in _SYSLOG_PRIORITY if lvl <= record.levelno),
                 default=logging.DEBUG)
@@ -94,6 +115,8 @@ class PlainFormatter(logging.Formatter):
         # A copy: logging caches the traceback's text on the record, unredacted.
         safe = copy.copy(record)
         safe.msg, safe.args, safe.exc_text = _message(record), None, None
+        chat = _chat(record)
+        safe.chat_field = "" if chat is None else f" chat={chat}"
         text = self._redact(super().format(safe))
         if not self._journald:
             return text
@@ -103,8 +126,8 @@ class PlainFormatter(logging.Formatter):
 
 
 class JsonFormatter(logging.Formatter):
-    """One JSON object per line: ts, level, logger, actor, message, and exc when there
-    is a traceback."""
+    """One JSON object per line: ts, level, logger, actor, chat when there is one,
+    message, and exc when there is a traceback."""
 
     def __init__(self, redact: Redactor, journald: bool = False) -> None:
         super().__init__()
@@ -113,13 +136,16 @@ class JsonFormatter(logging.Formatter):
 
     def format(self, record: logging.LogRecord) -> str:
         ts = datetime.fromtimestamp(record.created, UTC).isoformat(timespec="milliseconds")
-        doc = {
+        doc: dict[str, object] = {
             "ts": ts.replace("+00:00", "Z"),
             "level": record.levelname,
             "logger": record.name,
             "actor": record.threadName,
-            "message": self._redact(_message(record)),
         }
+        chat = _chat(record)
+        if chat is not None:
+            doc["chat"] = chat
+        doc["message"] = self._redact(_message(record))
         if record.exc_info:
             doc["exc"] = self._redact(self.formatException(record.exc_info))
         if record.stack_info:
@@ -148,6 +174,7 @@ def configure(level: str = "INFO", secrets: Iterable[Secret | str] | None = None
     redact = Redactor(secrets or ())
     journald = under_journald(out)
     handler = logging.StreamHandler(out)
+    handler.addFilter(ChatFilter())
     handler.setFormatter(JsonFormatter(redact, journald) if json_lines
                          else PlainFormatter(redact, journald))
     root = logging.getLogger()

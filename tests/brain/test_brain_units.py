@@ -122,6 +122,7 @@ def test_only_transient_failures_without_visible_output_are_retried() -> None:
     assert worth_retrying(_failed(Failure.API_ERROR, api_error_status=529))
     assert worth_retrying(_failed(Failure.API_ERROR, api_error_status=500))
     assert worth_retrying(_failed(Failure.EMPTY))
+    assert worth_retrying(_failed(Failure.NOT_STARTED)), "its worker never ran"
     assert worth_retrying(_failed(Failure.CRASHED, before_first_event=True))
     assert not worth_retrying(_failed(Failure.CRASHED, before_first_event=False))
     assert not worth_retrying(_failed(Failure.API_ERROR, api_error_status=400)), "user's fault"

@@ -58,6 +58,20 @@ class Ctx:
         path.write_text("not a directory\n")
         return path
 
+    def directory(self, name: str) -> Path:
+        """A directory where a file is expected: it exists, and not even root can read it
+        as a file (the tests run as root, so a file's mode would not stop them)."""
+        path = self.tmp / name
+        path.mkdir()
+        return path
+
+    def token_file(self, content: bytes | None) -> str:
+        """[telegram] token_file pointing at a file holding `content` (None: no file)."""
+        path = self.tmp / "token"
+        if content is not None:
+            path.write_bytes(content)
+        return f'token_file = "{path}"'
+
 
 def _closed_port() -> int:
     with socket.socket() as sock:
@@ -75,10 +89,17 @@ def _script(ctx: Ctx, name: str, body: str, mode: int = 0o755) -> Path:
 @dataclass(frozen=True)
 class Case:
     name: str
-    config: Callable[[Ctx], str | None]  # the file's text; None: no file at all
+    config: Callable[[Ctx], str | bytes | None]  # the file's content; None: no file at all
     line: Callable[[Ctx], str]  # the one line on stderr (a prefix, when it ends in "...")
     env: Callable[[Ctx], dict[str, str]] = lambda ctx: {"WAKEFUL_TELEGRAM_TOKEN": ctx.token}
 
+
+def _no_text(_made: Path) -> None:
+    """What a case's config returns when it made the path itself (not a file)."""
+
+
+# A config file in Latin-1, as an editor set to it would save "café".
+LATIN_1 = b"[brain]\nmax_concurrent = 2  # caf\xe9\n"
 
 CASES = [
     Case("unknown key", lambda c: c.toml(brain="max_concurent = 2"),
@@ -90,6 +111,12 @@ CASES = [
                    "valid TOML: ..."),
     Case("missing config file", lambda c: None,
          lambda c: f"wakeful: config error: config file not found: {c.tmp / 'wakeful.toml'}"),
+    Case("unreadable config file", lambda c: _no_text(c.directory("wakeful.toml")),
+         lambda c: f"wakeful: config error: cannot read config file {c.tmp / 'wakeful.toml'}: "
+                   "Is a directory"),
+    Case("config file not UTF-8", lambda c: LATIN_1,
+         lambda c: f"wakeful: config error: config file {c.tmp / 'wakeful.toml'} is not UTF-8 "
+                   f"text (the byte at offset {LATIN_1.index(0xe9)} is not)"),
     Case("unknown WAKEFUL_ variable", lambda c: c.toml(),
          lambda c: "wakeful: config error: unknown environment variable "
                    "WAKEFUL_BRAIN_MAX_CONCURENT; did you mean WAKEFUL_BRAIN_MAX_CONCURRENT?",
@@ -97,6 +124,19 @@ CASES = [
     Case("no token", lambda c: c.toml(),
          lambda c: "wakeful: config error: no bot token: set $WAKEFUL_TELEGRAM_TOKEN or "
                    "[telegram] token_file",
+         env=lambda c: {}),
+    Case("token_file missing", lambda c: c.toml(telegram=c.token_file(None)),
+         lambda c: f"wakeful: config error: cannot read [telegram] token_file {c.tmp / 'token'}: "
+                   "No such file or directory",
+         env=lambda c: {}),
+    Case("token_file unreadable",
+         lambda c: c.toml(telegram=f'token_file = "{c.directory("token")}"'),
+         lambda c: f"wakeful: config error: cannot read [telegram] token_file {c.tmp / 'token'}: "
+                   "Is a directory",
+         env=lambda c: {}),
+    Case("token_file not text", lambda c: c.toml(telegram=c.token_file(b"\xff\xfe1:\x00")),
+         lambda c: f"wakeful: config error: [telegram] token_file {c.tmp / 'token'} is not "
+                   "text: is it the right file?",
          env=lambda c: {}),
     Case("brain missing from PATH", lambda c: c.toml(brain='command = ["claude"]'),
          lambda c: 'wakeful: [brain] command "claude" not found on PATH (install '
@@ -133,9 +173,11 @@ def test_each_bad_setup_is_its_own_line_on_stderr_and_exit_2(
 ) -> None:
     ctx = Ctx(tmp_path, bot_api.server.base_url, bot_api.token)
     config = tmp_path / "wakeful.toml"
-    text = case.config(ctx)
-    if text is not None:
-        config.write_text(text)
+    content = case.config(ctx)
+    if isinstance(content, bytes):
+        config.write_bytes(content)
+    elif content is not None:
+        config.write_text(content)
     env = case.env(ctx)
     done = _check(config, env)
     assert done.returncode == 2, done.stdout + done.stderr

@@ -1,4 +1,5 @@
-"""Log lines: the token never reaches one, JSON lines parse, every line names its actor."""
+"""Log lines: the token never reaches one, JSON lines parse, every line names its actor
+and, when there is one, its chat."""
 
 from __future__ import annotations
 
@@ -6,17 +7,22 @@ import io
 import json
 import logging
 import os
+import re
 import tempfile
 import threading
 import warnings
 from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
 from urllib.parse import quote
 
 import pytest
 
+from tests.conftest import BotApi
 from tests.supervision.harness import Crash, Journal, Tree, supervisor_spec, worker
 from wakeful import logs
 from wakeful.config import Secret
+from wakeful.log_context import working_for
 from wakeful.testing.bot_api import random_token
 
 Configure = Callable[..., io.StringIO]
@@ -168,3 +174,85 @@ def test_under_journald_every_line_carries_its_syslog_priority(configure: Config
     assert lines[0].startswith("<6>") and lines[0].endswith("wakeful.test: fine")
     # journald makes one entry of each line: the traceback's lines are errors too.
     assert len(lines) > 3 and all(line.startswith("<3>") for line in lines[1:])
+
+
+# time level actor [chat=N] logger: message
+_PLAIN = re.compile(r"\S+ \S+ (?P<level>[A-Z]+) +(?P<actor>\S+)(?: chat=(?P<chat>-?\d+))? "
+                    r"(?P<logger>\S+): (?P<message>.*)")
+
+
+def _events(text: str, json_lines: bool) -> list[dict[str, Any]]:
+    """Each event's fields, from either format (a traceback's lines are skipped)."""
+    if json_lines:
+        return [json.loads(line) for line in text.splitlines()]
+    events = []
+    for line in text.splitlines():
+        found = _PLAIN.fullmatch(line)
+        if found is not None:
+            event = {k: v for k, v in found.groupdict().items() if v is not None}
+            if "chat" in event:
+                event["chat"] = int(event["chat"])
+            events.append(event)
+    return events
+
+
+@pytest.mark.parametrize("json_lines", [False, True])
+def test_lines_the_pool_and_outbound_log_about_a_chat_name_that_chat(
+    configure: Configure, json_lines: bool, bot_api: BotApi, run_service: Any, tmp_path: Path
+) -> None:
+    out = configure([bot_api.token], json_lines=json_lines)
+    crashing, blocked = 810_001, 810_002
+    config = bot_api.config([crashing, blocked], brain_delay=0.1,
+                            env={"WAKEFUL_STANDIN_ONCE": str(tmp_path / "crashed-once")})
+    service = run_service(config)
+    # The brain crashes once: the pool logs the retry while it handles the process's end,
+    # a message that names an attempt, not a chat.
+    bot_api.core.inject_text(crashing, "[[exit-once 3]] hello", user_id=crashing)
+    # Telegram refuses everything for this chat: the outbound actor logs it gone while
+    # it handles the call's result, a message that names a ticket.
+    bot_api.core.block_chat(blocked)
+    bot_api.core.inject_text(blocked, "anyone there?", user_id=blocked)
+    bot_api.wait_replies(crashing, 1, timeout=30)
+    assert bot_api.core.wait_for(lambda c: service.journal.chat_totals(blocked)["gone"],
+                                 timeout=30)
+    logging.getLogger("wakeful.test").info("between chats")
+
+    events = _events(out.getvalue(), json_lines)
+    (retry,) = [e for e in events if "attempt 1 failed" in e["message"]]
+    assert (retry["actor"], retry["logger"], retry.get("chat")) == \
+        ("brain_pool#1", "wakeful.actors.brain_pool", crashing)
+    # Once for each call that was already on its way (the 👀, the answer).
+    gone = {(e["actor"], e["logger"], e.get("chat")) for e in events
+            if e["message"].startswith(f"chat {blocked} is gone")}
+    assert gone == {("outbound#1", "wakeful.actors.outbound", blocked)}
+    (outside,) = [e for e in events if e["message"] == "between chats"]
+    assert "chat" not in outside
+    started = [e for e in events if e["actor"] == "MainThread"]
+    assert started and not [e for e in started if "chat" in e], started
+    if not json_lines:
+        assert f" brain_pool#1 chat={crashing} wakeful.actors.brain_pool: chat {crashing}: " \
+            "attempt 1 failed" in out.getvalue()
+
+
+def test_each_thread_logs_its_own_chat_and_a_named_one_wins(configure: Configure) -> None:
+    out = configure(json_lines=True)
+    log = logging.getLogger("wakeful.test")
+    ready, logged = threading.Barrier(2), threading.Barrier(2)
+
+    def for_chat(chat_id: int) -> None:
+        working_for(chat_id)
+        ready.wait()  # both chats are set before either logs
+        log.info("working")
+        logged.wait()
+
+    threads = [threading.Thread(target=for_chat, args=(chat,), name=f"chat:{chat}#1")
+               for chat in (-100_42, 7)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    log.info("about someone else", extra={"chat": 99})
+    events = [json.loads(line) for line in out.getvalue().splitlines()]
+    assert sorted((e["actor"], e["chat"]) for e in events[:2]) == \
+        [("chat:-10042#1", -10042), ("chat:7#1", 7)]
+    assert events[2]["chat"] == 99 and events[2]["actor"] == "MainThread"

@@ -55,6 +55,7 @@ from wakeful.brain.runner import RunnerUnavailable, TurnHandle, TurnRunner
 from wakeful.brain.runners import make_runner
 from wakeful.config import BrainConfig
 from wakeful.histogram import TURN_SECONDS, LabelledHistograms
+from wakeful.log_context import current_chat, working_for
 from wakeful.messages import (
     ApprovalAnswered,
     ApprovalRequested,
@@ -205,6 +206,18 @@ class BrainPool(SupervisedActor):
 
     # --- messages --------------------------------------------------------------------
 
+    def chat_of(self, message: Any) -> int | None:
+        # A running attempt's news names the attempt, a retry its turn: their chat's.
+        match message:
+            case BrainOutput(turn_id=key) | BrainProcessEnded(turn_id=key) | \
+                    TurnDeadlinePassed(turn_id=key):
+                attempt = self._running.get(key)
+                return None if attempt is None else attempt.turn.chat_id
+            case TurnRetryDue(turn_id=turn_id):
+                turn = self._backing_off.get(turn_id)
+                return None if turn is None else turn.chat_id
+        return super().chat_of(message)
+
     def handle(self, message: Any) -> Any:
         match message:
             case TurnRequested():
@@ -269,6 +282,7 @@ class BrainPool(SupervisedActor):
         busy_chats = {a.turn.chat_id for a in self._running.values()}
         free = min(self.config.max_concurrent - len(self._running), self.runner.capacity())
         started = False
+        asked_for = current_chat()
         while free > 0:
             # One turn per chat (it keeps its place), and only where the runner has room:
             # a chat pinned to a full node waits while others go past it.
@@ -279,9 +293,11 @@ class BrainPool(SupervisedActor):
             busy_chats.add(turn.chat_id)
             self._waiting.remove(turn)  # near the head: cheap
             free -= 1
+            working_for(turn.chat_id)  # whichever message let it in, starting it is its chat's
             if self._claim(turn) and not self._start_attempt(turn):
                 break  # the runner turned it away (back at the head): it says when to retry
             started = True
+        working_for(asked_for)
         if started and self._waiting and not self._positions_due:
             # Everyone behind moved up; they hear it on the next round, not each time.
             self._positions_due = True
@@ -351,7 +367,10 @@ class BrainPool(SupervisedActor):
             if turn.first_started_at is None:
                 turn.first_started_at = now
                 self.turns_started += 1
-            self._finish(turn, Outcome(False, "", Failure.SPAWN_FAILED,
+            # Retried, not answered: e.g. under systemd's KillMode=control-group the stop
+            # signal reaches the fork server before we hear of the stop, and the drain
+            # then gives the turn back for after the restart.
+            self._decide(turn, Outcome(False, "", Failure.NOT_STARTED,
                                        f"cannot start a brain process: {exc}"), now)
             return True
         self._running[attempt_id] = _Attempt(turn, brain, now)

@@ -166,6 +166,9 @@ class ChatActor(SupervisedActor):
         self._next_turn()
         self._settle()
 
+    def chat_of(self, message: Any) -> int | None:
+        return self.chat_id  # whatever this actor does, it does for its chat
+
     def snapshot(self) -> dict[str, Any]:
         now = self.ctx.clock.monotonic()
         in_flight = self._conversation.turn

@@ -109,6 +109,15 @@ class Outbound(SupervisedActor):
         self._pump()
         return None
 
+    def chat_of(self, message: Any) -> int | None:
+        match message:
+            case CallRequested(call=call):
+                return call.chat_id
+            case CallCompleted(ticket_id=ticket_id):
+                ticket = self._flying.get(ticket_id)
+                return None if ticket is None else ticket.chat_id
+        return super().chat_of(message)
+
     def snapshot(self) -> dict[str, Any]:
         return {
             "waiting": self._schedule.waiting(),

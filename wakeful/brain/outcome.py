@@ -37,7 +37,10 @@ NODE_LOST = "node_lost"
 
 class Failure(StrEnum):
     CANCELLED = "cancelled"
-    SPAWN_FAILED = "spawn_failed"
+    SPAWN_FAILED = "spawn_failed"  # the brain's command could not be executed
+    # The runner could not even start the turn's worker (the fork server gone, out of
+    # processes): nothing ran, so the turn is worth another try.
+    NOT_STARTED = "not_started"
     WORKER_DIED = "worker_died"
     NODE_LOST = "node_lost"  # the cluster node (or its runner) running the turn went away
     NO_FIRST_EVENT = "no_first_event"

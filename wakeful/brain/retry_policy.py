@@ -28,8 +28,10 @@ def worth_retrying(outcome: Outcome) -> bool:
     if outcome.ok or outcome.visible:
         return False
     match outcome.failure:
-        case Failure.EMPTY | Failure.INTERRUPTED:
-            return True  # not the brain's fault (INTERRUPTED: a signal from outside)
+        case Failure.EMPTY | Failure.INTERRUPTED | Failure.NOT_STARTED:
+            # Not the brain's fault (INTERRUPTED: a signal from outside; NOT_STARTED:
+            # its worker could not be started, e.g. the fork server had just died).
+            return True
         case Failure.API_ERROR:
             return outcome.api_error_status in RETRYABLE_STATUSES
         case Failure.CRASHED:

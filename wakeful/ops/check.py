@@ -40,7 +40,8 @@ def findings(config: Config, sleep: Sleep = asyncio.sleep) -> list[Finding]:
     found.append(check_brain(config.brain, os.environ, config.telegram.token_env))
     found.append(check_workdir(config.brain))
     if config.brain.runner == RunnerKind.RAY:
-        found.append(check_ray(config.brain))
+        found.append(check_ray(config.brain, environ=os.environ,
+                               token_env=config.telegram.token_env))
     journal = check_journal(config.journal.resolved_path())
     found.append(journal)
     control = socket_place(config)
