@@ -9,7 +9,12 @@ loopback (a head that runs no brains, worker nodes with 2 brain slots each):
 2. **throughput** — turns whose brain takes `--work` seconds, as many at once as the
    runner takes: RayRunner with 2 worker nodes versus 1.
 
-    python benchmarks/runner_overhead.py [--turns 50] [--work 1.0] [--batch 24]
+    python benchmarks/runner_overhead.py [--turns 200] [--work 1.0] [--batch 24]
+
+Both runners start every turn cold (a new brain process per turn): the specs here keep
+no process warm (`keep_warm` 0, and LocalRunner without `max_warm`), and RayRunner
+forces `keep_warm` to 0 anyway. `--turns` is 200 so that p99 is not simply the
+slowest turn (with 50 it was).
 """
 
 from __future__ import annotations
@@ -112,7 +117,7 @@ def add_worker(cluster: Cluster) -> None:
 
 def main() -> None:
     parser = argparse.ArgumentParser()
-    parser.add_argument("--turns", type=int, default=50)
+    parser.add_argument("--turns", type=int, default=200)
     parser.add_argument("--work", type=float, default=1.0)
     parser.add_argument("--batch", type=int, default=24)
     args = parser.parse_args()

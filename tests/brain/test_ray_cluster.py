@@ -4,10 +4,18 @@ Real parts throughout: the tree, the local Bot API over HTTP, the stand-in brain
 child processes started by each node's runner actor. Where a turn ran is read from
 the pool's state (`wakeful state` shows the same), how many brains ran at once from
 the brains' own start/end log.
+
+Two things stand in for what one machine cannot do: the nodes share this machine's
+disk, so a node's loss takes its Claude sessions with it only because the test
+deletes them (the stand-in keeps them, as the CLI does, in $WAKEFUL_STANDIN_SESSIONS);
+and the head is never really killed (that would end this process's Ray driver),
+its loss is played at the one call the runner's watcher makes to it, `ray.nodes()`.
 """
 
 from __future__ import annotations
 
+import shutil
+import time
 from collections import defaultdict
 from pathlib import Path
 from typing import Any
@@ -16,6 +24,8 @@ import pytest
 
 from tests.brain.turns import wait_until
 from tests.conftest import BotApi
+from wakeful.actors.replies import CONTEXT_LOST
+from wakeful.brain import ray_runner
 from wakeful.brain.config import BrainConfig
 from wakeful.demo.report import measure, peak_concurrency
 from wakeful.demo.users import SimulatedUsers
@@ -130,3 +140,103 @@ def test_with_no_node_to_run_brains_messages_wait_in_line_and_run_when_one_joins
         ray_cluster.add_worker()
     for chat in chats:
         assert bot_api.wait_replies(chat, 1, timeout=GUARD)[0].text == f"echo: hello from {chat}"
+
+
+def notices(bot_api: BotApi, chat: int) -> list[str]:
+    """wakeful's own notices to the chat (ℹ️ ...), as first sent."""
+    return [r.text for r in bot_api.core.sent(chat) if r.kind == "message"
+            and r.reply_to_message_id is None and r.text and r.text.startswith("ℹ️")]
+
+
+def test_a_chat_whose_node_is_gone_is_answered_on_another_and_told_once_it_starts_anew(
+    bot_api: BotApi, run_service, ray_cluster: Any, tmp_path: Path
+) -> None:
+    chat = 330_001
+    sessions = tmp_path / "sessions"  # the disk of the node a chat runs on
+    service = run_service(ray_config(
+        bot_api, ray_cluster, [chat], brain_delay=0.1,
+        workdir=str(tmp_path / "chats" / "{chat_id}"),
+        env={"WAKEFUL_STANDIN_SESSIONS": str(sessions)}))
+    wait_until(lambda: len(service.ask("brain_pool")["nodes"]) == 2, "both nodes to join",
+               timeout=GUARD)
+    bot_api.core.inject_text(chat, "hello")
+    assert bot_api.wait_replies(chat, 1, timeout=GUARD)[0].text == "echo: hello"
+    first_session = service.journal.session(chat)
+    assert first_session is not None, "the session was not recorded"
+    [first] = nodes_by_chat(service.ask("brain_pool"))[chat]
+
+    ray_cluster.remove_worker(first)
+    shutil.rmtree(sessions)  # its disk, and the session on it, went with the node
+    try:
+        wait_until(lambda: [n["node"] for n in service.ask("brain_pool")["nodes"]] != [] and
+                   first not in [n["node"] for n in service.ask("brain_pool")["nodes"]],
+                   "the runner to drop the lost node", timeout=GUARD)
+        bot_api.core.inject_text(chat, "still there?")
+        assert bot_api.wait_replies(chat, 2, timeout=GUARD)[1].text == "echo: still there?"
+        bot_api.core.inject_text(chat, "and now?")
+        assert bot_api.wait_replies(chat, 3, timeout=GUARD)[2].text == "echo: and now?"
+
+        # Told once, before the answer that starts the new conversation; not again after.
+        assert notices(bot_api, chat) == [CONTEXT_LOST]
+        moved = next(r for r in bot_api.core.sent(chat) if r.text == CONTEXT_LOST)
+        answered = next(r for r in bot_api.replies(chat) if r.text == "echo: still there?")
+        assert moved.at_monotonic <= answered.at_monotonic
+        attempts = [a for a in service.ask("brain_pool")["recent"] if a["chat"] == chat]
+        assert [(a["reason"], a["failure"]) for a in attempts] == [
+            ("exited", None), ("exited", "session_missing"), ("exited", None),
+            ("exited", None)], attempts
+        assert attempts[0]["node"] == first
+        assert len({a["node"] for a in attempts[1:]}) == 1 and attempts[1]["node"] != first
+        new_session = service.journal.session(chat)
+        assert new_session not in (None, first_session)
+        assert service.ask("brain_pool")["turns_failed"] == 0
+    finally:
+        ray_cluster.add_worker()
+
+
+def test_while_the_head_is_unreachable_messages_get_eyes_and_wait_then_run_when_it_is_back(
+    bot_api: BotApi, run_service, ray_cluster: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    chats = [340_001, 340_002]
+    service = run_service(ray_config(bot_api, ray_cluster, chats, brain_delay=0.2))
+    wait_until(lambda: len(service.ask("brain_pool")["nodes"]) == 2, "both nodes to join",
+               timeout=GUARD)
+
+    def head_gone() -> list[dict[str, Any]]:
+        raise ray_runner.ray.exceptions.RpcError(
+            f"failed to connect to GCS at {ray_cluster.address}")
+
+    monkeypatch.setattr(ray_runner.ray, "nodes", head_gone)
+    wait_until(lambda: service.ask("brain_pool")["runner_state"].startswith("unreachable"),
+               "the runner to find the head unreachable", timeout=GUARD)
+    pool = service.ask("brain_pool")
+    assert pool["nodes"] == [] and "failed to connect to GCS" in pool["runner_state"]
+    for chat in chats:
+        bot_api.core.inject_text(chat, f"hello from {chat}")
+    for chat in chats:
+        assert bot_api.core.wait_for(lambda c, chat=chat: any(
+            r.kind == "reaction" and r.reaction == ("👀",) for r in c.sent(chat)),
+            timeout=GUARD)
+        assert bot_api.core.wait_for(lambda c, chat=chat: any(
+            r.text and r.text.startswith("⏳ Waiting for a free brain") for r in c.sent(chat)),
+            timeout=GUARD), (bot_api.core.sent(chat), service.ask("brain_pool"))
+
+    # The poller stays live: it beats and keeps polling while no brain can run.
+    polls = service.ask("poller")["polls"]
+    ages = []
+    for _ in range(8):
+        ages.append(service.ask("watchdog")["watched"]["poller"]["last_beat_age"])
+        time.sleep(0.25)
+    assert max(ages) < 2.5, ages
+    assert service.ask("poller")["polls"] > polls
+    assert service.ask("watchdog")["live"]
+    pool = service.ask("brain_pool")
+    assert sorted(pool["waiting"]) == chats and pool["busy"] == 0
+    assert not any(bot_api.replies(chat) for chat in chats)
+
+    monkeypatch.undo()  # the head answers again
+    for chat in chats:
+        assert bot_api.wait_replies(chat, 1, timeout=GUARD)[0].text == f"echo: hello from {chat}"
+    pool = service.ask("brain_pool")
+    assert pool["runner_state"] == "ready" and len(pool["nodes"]) == 2
+    assert pool["turns_failed"] == 0

@@ -138,6 +138,41 @@ def test_the_first_event_timer_ends_a_silent_brain(runner: TurnRunner, tmp_path:
     assert not running(got.spawned().pid)
 
 
+def brain_and_tool(got: Collected, tmp_path: Path) -> tuple[int, int]:
+    """The brain's pid (its group's id) and its tool's ([[spawn-child]])."""
+    tool = wait_until(lambda: (tmp_path / "tools").exists() and
+                      (tmp_path / "tools").read_text().split(), "the brain's tool",
+                      timeout=GUARD)
+    return got.spawned().pid, int(tool[0])
+
+
+def test_the_idle_timer_ends_a_brain_gone_silent_mid_answer_with_its_whole_group(
+    runner: TurnRunner, tmp_path: Path
+) -> None:
+    # One api_retry shows the model at work; then nothing more on stdout.
+    quiet = TimerLimits(first_event=30.0, idle=1.0, budget=30.0, result_grace=1.0)
+    _, got = start(runner, spec("[[spawn-child]] [[retry 1]] [[hang]]", tmp_path,
+                                limits=quiet))
+    brain, tool = brain_and_tool(got, tmp_path)
+    report = got.wait()
+    assert report.reason == "idle" and report.progressed
+    assert not running(brain)
+    assert not running(tool), "a tool of the silent brain survived"
+
+
+def test_the_budget_timer_ends_a_brain_that_keeps_busy_past_it_with_its_whole_group(
+    runner: TurnRunner, tmp_path: Path
+) -> None:
+    # An api_retry every 0.1 s: never silent, never done.
+    busy = TimerLimits(first_event=30.0, idle=30.0, budget=1.5, result_grace=1.0)
+    _, got = start(runner, spec("[[spawn-child]] [[retry 1000]]", tmp_path, limits=busy))
+    brain, tool = brain_and_tool(got, tmp_path)
+    report = got.wait()
+    assert report.reason == "budget"
+    assert not running(brain)
+    assert not running(tool), "a tool of the brain over budget survived"
+
+
 def test_no_more_turns_start_than_the_runner_has_slots_and_a_kill_frees_one(
     runner: TurnRunner, tmp_path: Path
 ) -> None:

@@ -46,6 +46,14 @@ $WAKEFUL_STANDIN_PROMPTS set, each message the brain takes appends one JSON line
 {"pid", "resume", "prompt", "turn", "uuid", "during", "argv"}: exactly what the brain
 was given (argv: its command-line arguments), in which turn of the process (1, 2,
 ...), and whether it came in while that turn was already working.
+
+Sessions: without $WAKEFUL_STANDIN_SESSIONS, `--resume ID` resumes any ID. With it set
+to a directory, the stand-in keeps its sessions there as the CLI keeps them under
+~/.claude/projects (a file per session, per working directory), and a `--resume` of a
+session not there fails as the CLI's does: an `error_during_execution` result "No
+conversation found with session ID: ID", no init, exit 1 (measured on the real CLI in
+tests/brain/test_real_cli_offline.py). Deleting the directory plays the loss of the
+disk that held them.
 """
 
 from __future__ import annotations
@@ -102,6 +110,22 @@ def _record_prompt(prompt: str, resume: str | None, turn: int = 1,
             os.write(fd, line.encode())
         finally:
             os.close(fd)
+
+
+def _session_file(session_id: str) -> str | None:
+    """Where this session lives in $WAKEFUL_STANDIN_SESSIONS (None: no store, any resumes)."""
+    store = os.environ.get("WAKEFUL_STANDIN_SESSIONS")
+    if not store:
+        return None
+    return os.path.join(store, os.getcwd().strip("/").replace("/", "-"), session_id)
+
+
+def _session_missing(session_id: str) -> int:
+    """The CLI's answer to a `--resume` of a session it cannot find, and its exit code."""
+    _emit({"type": "result", "subtype": "error_during_execution", "is_error": True,
+           "errors": [f"No conversation found with session ID: {session_id}"],
+           "session_id": str(uuid.uuid4()), "total_cost_usd": 0.0, "num_turns": 0})
+    return 1
 
 
 def _cost(prompt: str) -> float:
@@ -409,6 +433,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--version", action="version", version=_version())
     args, _unknown = parser.parse_known_args(argv)
     session_id = args.resume or str(uuid.uuid4())
+    if (stored := _session_file(session_id)) is not None:
+        if args.resume and not os.path.exists(stored):
+            return _session_missing(args.resume)
+        os.makedirs(os.path.dirname(stored), exist_ok=True)
+        open(stored, "a").close()
     streaming = args.input_format == "stream-json"
     brain = _Brain(session_id, args.resume, args.delay, args.replay_user_messages,
                    _Inbox() if streaming else None)
