@@ -123,34 +123,52 @@ Step = (
 
 
 class Script:
-    """Steps consumed one per `/v1/messages` request, then `default` forever."""
+    """Steps consumed one per `/v1/messages` request, then `default` forever.
+
+    Steps pushed `for_prompt` go first to the requests whose prompt contains that text,
+    so brains asking at once, in any order, each meet their own faults.
+    """
 
     def __init__(self, steps: Iterable[Step] = (), default: Step | None = None) -> None:
         self._lock = threading.Lock()
         self._queue: deque[Step] = deque(steps)
+        self._for_prompt: dict[str, deque[Step]] = {}
         self.default: Step = default if default is not None else Answer("ok")
 
     def push(self, *steps: Step) -> None:
         with self._lock:
             self._queue.extend(steps)
 
+    def push_for_prompt(self, contains: str, *steps: Step) -> None:
+        with self._lock:
+            self._for_prompt.setdefault(contains, deque()).extend(steps)
+
     @property
     def pending(self) -> list[Step]:
         with self._lock:
             return list(self._queue)
 
-    def next_step(self) -> Step:
+    def next_step(self, prompt: str | None = None) -> Step:
         with self._lock:
-            while self._queue:
-                step = self._queue.popleft()
-                if isinstance(step, Overloaded):
-                    if step.times <= 0:
-                        continue
-                    # One request used; the rest of the overload stays at the head.
-                    if step.times > 1:
-                        self._queue.appendleft(Overloaded(step.times - 1))
-                return step
-            return self.default
+            if prompt is not None:
+                for contains, queue in self._for_prompt.items():
+                    if contains in prompt and (step := _take(queue)) is not None:
+                        return step
+            step = _take(self._queue)
+            return step if step is not None else self.default
+
+
+def _take(queue: deque[Step]) -> Step | None:
+    """The next step of `queue`, if any; an overload with `times` left stays at its head."""
+    while queue:
+        step = queue.popleft()
+        if isinstance(step, Overloaded):
+            if step.times <= 0:
+                continue
+            if step.times > 1:
+                queue.appendleft(Overloaded(step.times - 1))
+        return step
+    return None
 
 
 # --- request log -------------------------------------------------------------------------
@@ -318,7 +336,7 @@ class _Handler(BaseHTTPRequestHandler):
             self._api._record(self._recorded(body, None))
             self._send_error_json(404, "not_found_error", f"Not found: {path}")
             return
-        step = self._api.script.next_step()
+        step = self._api.script.next_step(last_user_text(body))
         self._api._record(self._recorded(body, type(step).__name__))
         self._api._entered()
         try:
