@@ -8,10 +8,14 @@ from __future__ import annotations
 
 import json
 import sqlite3
+import threading
 from collections import defaultdict
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
+
+import pykka
 
 from wakeful.actors import replies, status
 from wakeful.demo.users import UserMessage
@@ -54,6 +58,21 @@ def every_message_acked_and_answered_once(
         for answer in seen.answers:
             if answer.text != f"echo: {message.text}":
                 problems.append(f"{where}: answered {answer.text!r}")
+    return problems
+
+
+def acks_before_answers(core: BotApiCore, sent: list[UserMessage]) -> list[str]:
+    """Each message's 👀 goes out before its answer."""
+    problems = []
+    for message in sent:
+        records = core.sent(message.chat_id)
+        acks = [r.at_monotonic for r in records if r.kind == "reaction"
+                and r.message_id == message.message_id and r.reaction and "👀" in r.reaction]
+        answers = [r.at_monotonic for r in records if r.kind == "message"
+                   and r.reply_to_message_id == message.message_id]
+        if acks and answers and min(acks) > min(answers):
+            problems.append(f"chat {message.chat_id}, message {message.message_id}: 👀 "
+                            f"{min(acks) - min(answers):.3f} s after its answer")
     return problems
 
 
@@ -142,11 +161,12 @@ def brain_intervals(log: Path, prompts: Path, chat_of: Callable[[str], int]
 
 def typing_only_while_running(core: BotApiCore, chats: list[int],
                               running: dict[int, list[tuple[float, float]]],
-                              before: float = 1.0, after: float = 5.0) -> list[str]:
+                              before: float = 2.0, after: float = 5.0) -> list[str]:
     """Each typing action falls within one of its chat's brain runs. `before`: the pool
-    reports a turn started as it launches the process, a little before the brain logs
-    its start; `after`: a typing call asked for while running may wait its turn for up
-    to the 4 s after which it is dropped as stale."""
+    reports a turn started as it launches the process, before the brain logs its start
+    once its interpreter is up (1.008 s later seen on a loaded 2-core machine); a chat
+    waiting in line waits far longer than that. `after`: a typing call asked for while
+    running may wait its turn for up to the 4 s after which it is dropped as stale."""
     problems = []
     for chat in chats:
         for record in core.sent(chat):
@@ -193,3 +213,41 @@ def in_flight_at_kill(journal: Path) -> set[tuple[int, int]]:
     finally:
         db.close()
     return {(chat, message) for chat, message in rows}
+
+
+class PollerBeats:
+    """The poller's heartbeat age as the watchdog sees it, sampled while a storm runs
+    (for a tree in this process): `ages` is every sample, taken until `stop()`."""
+
+    def __init__(self, service: Any, every: float = 0.25) -> None:
+        self.ages: list[float] = []
+        self._service = service
+        self._every = every
+        self._done = threading.Event()
+        self._thread = threading.Thread(target=self._sample, name="poller-beats", daemon=True)
+
+    def start(self) -> PollerBeats:
+        self._thread.start()
+        return self
+
+    def stop(self) -> list[float]:
+        self._done.set()
+        self._thread.join(timeout=10)
+        return self.ages
+
+    def _sample(self) -> None:
+        """Executed on the sampler's own thread."""
+        while not self._done.wait(self._every):
+            try:
+                watched = self._service.ask("watchdog")["watched"].get("poller")
+            except (KeyError, pykka.ActorDeadError, pykka.Timeout):
+                continue  # the watchdog itself between two lives: nothing to read
+            if watched is not None:
+                self.ages.append(watched["last_beat_age"])
+
+    def older_than(self, threshold: float) -> list[str]:
+        """Empty if the poller always beat within `threshold` (and was sampled at all)."""
+        if not self.ages:
+            return ["the poller's heartbeat was never sampled"]
+        return [f"poller heartbeat {age:.2f} s old (threshold {threshold} s)"
+                for age in self.ages if age >= threshold]

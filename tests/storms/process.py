@@ -45,6 +45,7 @@ class ServiceProcess:
         self.brain_log = tmp / "brains.log"
         self.prompts = tmp / "prompts.jsonl"
         self.config = tmp / "wakeful.toml"
+        self.cap = cap
         self.runs: list[subprocess.Popen[str]] = []
         self.outputs: list[str] = []
         brain = [sys.executable, "-m", "wakeful.brain.standin", "--delay", str(brain_delay)]

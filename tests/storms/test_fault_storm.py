@@ -15,7 +15,6 @@ message under a bound.
 from __future__ import annotations
 
 import random
-import threading
 import time
 from collections import Counter
 from dataclasses import replace
@@ -74,17 +73,7 @@ def test_a_storm_with_faults_everywhere_keeps_every_promise(
     core = bot_api.core
     core.set_limits(RateLimits())
 
-    poller_ages: list[float] = []
-    watching = threading.Event()
-
-    def watch_poller() -> None:
-        while not watching.wait(0.25):
-            watched = svc.ask("watchdog")["watched"].get("poller")
-            if watched is not None:
-                poller_ages.append(watched["last_beat_age"])
-
-    watcher = threading.Thread(target=watch_poller, daemon=True)
-    watcher.start()
+    beats = invariants.PollerBeats(svc).start()
 
     telegram_faults = [
         lambda: core.fail_next("sendMessage", 502, "Bad Gateway", times=3),
@@ -130,7 +119,7 @@ def test_a_storm_with_faults_everywhere_keeps_every_promise(
             if not any(r.kind == "message" and r.reply_to_message_id == m.message_id
                        for r in core.sent(m.chat_id))][:10]
     finally:
-        watching.set()
+        poller_ages = beats.stop()
         journal.release_all()
 
     problems: list[str] = []
@@ -165,7 +154,7 @@ def test_a_storm_with_faults_everywhere_keeps_every_promise(
     assert svc.ask("brain_pool")["peak_running"] <= CAP
     assert bot_api.core.wait_for(lambda c: svc.ask("brain_pool")["running"] == [], timeout=30)
     assert_no_leftovers(svc)
-    assert poller_ages and max(poller_ages) < STALE_AFTER, max(poller_ages)
+    assert beats.older_than(STALE_AFTER) == []
     assert svc.ask("watchdog")["stale_reported"] >= 1, "the wedged chat was replaced"
     chats = {c["id"]: c for c in svc.ask("chats")["children"]}
     assert all(chats[f"chat:{c}"]["restarts"] >= 1 for c in crashing if f"chat:{c}" in chats)

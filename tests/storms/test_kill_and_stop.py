@@ -4,7 +4,9 @@
 brains. Every admitted message must end up answered: after a kill -9 a message may be
 answered twice only if its answer was on its way at the kill; after a clean stop,
 exactly once, with no failure notes caused by the stop and no status message left
-saying "working".
+saying "working". Across both lives of the service, never more brains at once than
+the cap (by the brains' own log). The seed picks the moment of the kill or stop and the
+order in which the chats write.
 """
 
 from __future__ import annotations
@@ -27,8 +29,10 @@ KILL_TRIALS = 3
 SOAK_TRIALS = 12
 
 
-def _storm(bot_api: BotApi) -> SimulatedUsers:
-    return SimulatedUsers(bot_api.core, CHATS, PER_CHAT, gap=0.3).start()
+def _storm(bot_api: BotApi, rng: random.Random) -> SimulatedUsers:
+    """Round after round, the chats write in one seeded order."""
+    return SimulatedUsers(bot_api.core, rng.sample(CHATS, len(CHATS)), PER_CHAT,
+                          gap=0.3).start()
 
 
 def _answered_all(bot_api: BotApi, users: SimulatedUsers, timeout: float) -> bool:
@@ -45,7 +49,7 @@ def _no_brain_left(service: ServiceProcess) -> list[int]:
 
 def _kill_mid_storm(bot_api: BotApi, service: ServiceProcess, rng: random.Random) -> None:
     service.start()
-    users = _storm(bot_api)
+    users = _storm(bot_api, rng)
     # Anywhere from the first messages to the last turns: each moment finds other work
     # half done (stored but not acked, running, answered but not yet delivered).
     moment = rng.uniform(0.3, 4.0)
@@ -66,6 +70,7 @@ def _kill_mid_storm(bot_api: BotApi, service: ServiceProcess, rng: random.Random
                 + invariants.answers_in_message_order(bot_api.core, sent)
                 + invariants.no_failure_notes(bot_api.core, CHATS))
     assert not problems, f"killed after {moment:.2f}s: " + "\n".join(problems)
+    assert invariants.peak_brains(service.brain_log) <= service.cap
 
 
 @pytest.mark.timeout(300)
@@ -90,7 +95,11 @@ def test_sigkill_mid_storm_many_times(bot_api: BotApi, service_process, tmp_path
 def _stop_mid_storm(bot_api: BotApi, service: ServiceProcess, rng: random.Random,
                     whole_group: bool) -> None:
     service.start()
-    users = _storm(bot_api)
+    users = _storm(bot_api, rng)
+    # Mid-storm means once it serves: a stop before it even runs Python is a plain kill,
+    # and on a loaded machine the interpreter's start alone can take seconds.
+    assert bot_api.core.wait_for(lambda core: any(
+        r.kind == "reaction" for chat in CHATS for r in core.sent(chat)), 60)
     moment = rng.uniform(0.5, 3.0)
     wait_until(lambda: False, timeout=moment)
     if whole_group:
@@ -112,6 +121,7 @@ def _stop_mid_storm(bot_api: BotApi, service: ServiceProcess, rng: random.Random
                 + invariants.no_failure_notes(bot_api.core, CHATS)
                 + invariants.no_stale_status(bot_api.core, CHATS, status.WORKING))
     assert not problems, f"stopped after {moment:.2f}s: " + "\n".join(problems)
+    assert invariants.peak_brains(service.brain_log) <= service.cap
 
 
 @pytest.mark.timeout(300)

@@ -5,12 +5,14 @@ the mode, every message must end in exactly one of two ways: a reply of its own,
 taken into a turn that answers an earlier one (👌: steer and interrupt take it into
 the running turn, collect merges it into the next). The
 brains must see every message's text exactly once (none lost, none run twice), in the
-chat's order, and the journal must owe nothing once the storm is over.
+chat's order, and the journal must owe nothing once the storm is over. The seed
+orders the chats in each round, spaces the rounds and picks the words.
 """
 
 from __future__ import annotations
 
 import json
+import random
 import time
 from pathlib import Path
 
@@ -21,6 +23,7 @@ from wakeful.testing.bot_api import RateLimits
 
 CHATS = 30
 CAP = 4
+WORDS = ["ok", "and then?", "ünïcödé", "中文 😀", "**bold**", "wait", "🇫🇷"]
 
 
 def _brain_saw(prompts: Path) -> list[str]:
@@ -46,7 +49,7 @@ def _taken(bot_api: BotApi, chat: int, message_id: int) -> bool:
 @pytest.mark.timeout(300)
 @pytest.mark.parametrize("mode", ["steer", "interrupt", "collect", "queue"])
 def test_follow_ups_in_a_storm_are_each_answered_or_taken_once_in_order(
-    bot_api: BotApi, run_service, tmp_path: Path, mode: str
+    bot_api: BotApi, run_service, tmp_path: Path, storm_random: random.Random, mode: str
 ) -> None:
     prompts = tmp_path / "prompts.jsonl"
     chats = [980_000 + n for n in range(CHATS)]
@@ -55,11 +58,12 @@ def test_follow_ups_in_a_storm_are_each_answered_or_taken_once_in_order(
                                      env={"WAKEFUL_STANDIN_PROMPTS": str(prompts)}))
     sent: list[tuple[int, int, str]] = []
     for n in range(3):
-        for chat in chats:
-            text = f"{mode} {chat} #{n}"
+        for chat in storm_random.sample(chats, len(chats)):
+            text = f"{mode} {chat} #{n} {storm_random.choice(WORDS)}"
             update = bot_api.core.inject_text(chat, text, user_id=chat)
             sent.append((chat, update["message"]["message_id"], text))
-        time.sleep(0.3)  # the next round lands while the first turns wait or run
+        # The next round lands while the first turns wait or run.
+        time.sleep(storm_random.uniform(0.15, 0.45))
 
     assert bot_api.core.wait_for(
         lambda c: all(_settled(bot_api, chat, mid) for chat, mid, _ in sent), 240), \

@@ -1,12 +1,14 @@
 """Idle chats cost nothing: thousands of chats come and go, threads go back to the baseline.
 
 A chat actor with nothing to do for `idle_after` stops; its next message starts a fresh
-one from the journal, which resumes the chat's Claude session.
+one from the journal, which resumes the chat's Claude session. The seed orders the
+chats' arrival and picks what is said.
 """
 
 from __future__ import annotations
 
 import json
+import random
 import shlex
 import threading
 from dataclasses import replace
@@ -31,7 +33,7 @@ QUICK_BRAIN = ("/bin/sh", "-c", "read -r prompt; " + "; ".join(
 
 @pytest.mark.timeout(600)
 def test_thousands_of_chats_come_and_go_and_threads_return_to_the_baseline(
-    tmp_path: Path, request: pytest.FixtureRequest
+    tmp_path: Path, request: pytest.FixtureRequest, storm_random: random.Random
 ) -> None:
     chats = 10_000 if request.config.getoption("--storm-size") == "large" else 2_000
     ids = [2_000_000 + n for n in range(chats)]
@@ -45,7 +47,7 @@ def test_thousands_of_chats_come_and_go_and_threads_return_to_the_baseline(
         baseline = threading.active_count()
         before = sorted(t.name for t in threading.enumerate())
 
-        for chat in ids:
+        for chat in storm_random.sample(ids, len(ids)):
             core.inject_text(chat, "hello", user_id=chat)
         answered = lambda c: all(  # noqa: E731
             any(r.kind == "message" and r.reply_to_message_id for r in c.sent(chat))
@@ -72,7 +74,8 @@ def test_thousands_of_chats_come_and_go_and_threads_return_to_the_baseline(
 
 @pytest.mark.parametrize("keep_warm", [0.0, 120.0], ids=["cold", "warm"])
 def test_a_passivated_chat_resumes_its_claude_session(
-    bot_api: BotApi, run_service, tmp_path: Path, keep_warm: float
+    bot_api: BotApi, run_service, tmp_path: Path, storm_random: random.Random,
+    keep_warm: float
 ) -> None:
     """Cold: the next turn starts a new CLI with `--resume`. Warm: the chat's CLI outlived
     its actor (keep_warm is the brain's clock, idle_after the actor's), so the fresh actor's
@@ -83,7 +86,8 @@ def test_a_passivated_chat_resumes_its_claude_session(
                                     env={"WAKEFUL_STANDIN_PROMPTS": str(prompts)}),
                      chats=ChatsConfig(idle_after=0.5))
     svc = run_service(config)
-    bot_api.core.inject_text(chat, "remember PLOVER")
+    word = storm_random.choice(["PLOVER", "XYZZY", "ünïcödé", "中文", "🇫🇷"])
+    bot_api.core.inject_text(chat, f"remember {word}")
     bot_api.wait_replies(chat, 1)
     session = svc.journal.session(chat)
     assert session is not None
@@ -94,6 +98,7 @@ def test_a_passivated_chat_resumes_its_claude_session(
     bot_api.core.inject_text(chat, "what was the word?")
     bot_api.wait_replies(chat, 2)
     runs = [json.loads(line) for line in prompts.read_text().splitlines()]
+    assert [r["prompt"] for r in runs] == [f"remember {word}", "what was the word?"]
     if keep_warm:
         assert [r["resume"] for r in runs] == [None, None]
         assert runs[0]["pid"] == runs[1]["pid"], "the new actor's turn went to the warm CLI"

@@ -1,6 +1,7 @@
 """Storm shapes besides "many chats, few messages": bursts, one chatty user among quiet
 ones, and huge unicode messages. Real HTTP, the local Bot API server enforcing Telegram's
-limits, stand-in brains."""
+limits, stand-in brains. The seed interleaves the writers (each chat's own messages stay
+in its order) and composes the huge message."""
 
 from __future__ import annotations
 
@@ -21,6 +22,14 @@ def _say(bot_api: BotApi, chat: int, text: str) -> UserMessage:
     return UserMessage(chat, update["message"]["message_id"], text, time.monotonic())
 
 
+def _interleaved(rng: random.Random, *writers: list[tuple[int, str]]) -> list[tuple[int, str]]:
+    """The writers' messages merged in a seeded order, each writer's own order kept."""
+    slots = [n for n, messages in enumerate(writers) for _ in messages]
+    rng.shuffle(slots)
+    queues = [iter(messages) for messages in writers]
+    return [next(queues[n]) for n in slots]
+
+
 def _answered(bot_api: BotApi, sent: list[UserMessage], timeout: float) -> bool:
     def done(core: object) -> bool:
         return all(any(r.kind == "message" and r.reply_to_message_id == m.message_id
@@ -29,11 +38,13 @@ def _answered(bot_api: BotApi, sent: list[UserMessage], timeout: float) -> bool:
 
 
 @pytest.mark.timeout(300)
-def test_a_few_chats_in_bursts_are_answered_in_order(bot_api: BotApi, run_service) -> None:
+def test_a_few_chats_in_bursts_are_answered_in_order(bot_api: BotApi, run_service,
+                                                     storm_random: random.Random) -> None:
     chats = [960_000 + n for n in range(5)]
     bot_api.core.set_limits(RateLimits())
     run_service(bot_api.config(chats, brain_delay=0.1, cap=3))
-    sent = [_say(bot_api, chat, f"burst {n} in {chat}") for chat in chats for n in range(20)]
+    bursts = [[(chat, f"burst {n} in {chat}") for n in range(20)] for chat in chats]
+    sent = [_say(bot_api, chat, text) for chat, text in _interleaved(storm_random, *bursts)]
     assert _answered(bot_api, sent, timeout=240)
     assert invariants.every_message_acked_and_answered_once(bot_api.core, sent) == []
     assert invariants.answers_in_message_order(bot_api.core, sent) == []
@@ -41,13 +52,19 @@ def test_a_few_chats_in_bursts_are_answered_in_order(bot_api: BotApi, run_servic
 
 
 @pytest.mark.timeout(300)
-def test_one_chatty_user_does_not_starve_the_quiet_ones(bot_api: BotApi,
-                                                        run_service) -> None:
+def test_one_chatty_user_does_not_starve_the_quiet_ones(
+    bot_api: BotApi, run_service, storm_random: random.Random
+) -> None:
     chatty, quiet = 961_000, [961_001 + n for n in range(30)]
     bot_api.core.set_limits(RateLimits())
     run_service(bot_api.config([chatty, *quiet], brain_delay=0.3, cap=2))
-    talk = [_say(bot_api, chatty, f"chatty {n}") for n in range(30)]
-    calm = [_say(bot_api, chat, f"quiet {chat}") for chat in quiet]
+    # The chatty user's 30 and the quiet ones' one each, interleaved by the seed (the
+    # chatty user may well write first): written within milliseconds, before any turn ends.
+    order = _interleaved(storm_random, [(chatty, f"chatty {n}") for n in range(30)],
+                         [(chat, f"quiet {chat}") for chat in quiet])
+    said = [_say(bot_api, chat, text) for chat, text in order]
+    talk = [m for m in said if m.chat_id == chatty]
+    calm = [m for m in said if m.chat_id != chatty]
     assert _answered(bot_api, calm, timeout=120)
     # A chat has one turn in the brain queue at a time: the quiet ones, who asked before
     # the chatty user's second turn, all go first.
@@ -60,10 +77,10 @@ def test_one_chatty_user_does_not_starve_the_quiet_ones(bot_api: BotApi,
 
 @pytest.mark.timeout(300)
 def test_a_hundred_kilobyte_unicode_message_comes_back_whole_in_order(
-    bot_api: BotApi, run_service
+    bot_api: BotApi, run_service, storm_random: random.Random
 ) -> None:
     chat = 962_000
-    rng = random.Random(11)
+    rng = storm_random
     pieces = ["😀", "🇫🇷", "👨‍👩‍👧", "中文", "ünïcödé", "word", " ", "\n", "**x**"]
     text = "".join(rng.choice(pieces) for _ in range(40_000))[:100_000]
     assert len(text.encode()) >= 100_000
