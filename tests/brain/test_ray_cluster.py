@@ -228,7 +228,9 @@ def test_while_the_head_is_unreachable_messages_get_eyes_and_wait_then_run_when_
         ages.append(service.ask("watchdog")["watched"]["poller"]["last_beat_age"])
         time.sleep(0.25)
     assert max(ages) < 2.5, ages
-    assert service.ask("poller")["polls"] > polls
+    # An idle long poll lasts poll_timeout (2 s): the next one ends within a few of them.
+    wait_until(lambda: service.ask("poller")["polls"] > polls, "the poller to poll on",
+               timeout=GUARD)
     assert service.ask("watchdog")["live"]
     pool = service.ask("brain_pool")
     assert sorted(pool["waiting"]) == chats and pool["busy"] == 0
