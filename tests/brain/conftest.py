@@ -6,7 +6,7 @@ the suite silently green.
 
 from __future__ import annotations
 
-import os
+import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -14,6 +14,7 @@ from typing import Any
 
 import pytest
 
+from tests.brain.turns import group_alive
 from tests.conftest import BotApi
 from wakeful.actors import status
 from wakeful.config import Config
@@ -108,20 +109,28 @@ class Bridge:
         return [a for a in self.pool()["recent"] if a["chat"] == chat]
 
 
-def assert_no_leftovers(service: Service) -> None:
+def assert_no_leftovers(service: Service, timeout: float = 10.0) -> None:
     """Every brain this service ever started is gone, with its whole process group, but
-    the ones kept warm for their chat's next turn (at most max_warm)."""
+    the ones kept warm for their chat's next turn (at most max_warm).
+
+    A warm process evicted or expired a moment ago is closed by EOF and has up to
+    kill_grace to save its session and exit, so the check waits for that (timeout is
+    only a guard against a hang)."""
     pool = service.ask("brain_pool")
     assert pool["running"] == [], pool["running"]
     assert pool["backing_off"] == [] and pool["waiting"] == []
     pgids = [a["pgid"] for a in pool["recent"] if a["pgid"]]
     assert pgids, "no brain ever ran"
-    warm = {w["pid"] for w in pool["warm"]}
-    assert len(warm) <= pool["max_warm"], pool["warm"]
-    for pgid in pgids:
-        if pgid not in warm:
-            with pytest.raises(ProcessLookupError):
-                os.killpg(pgid, 0)
+    deadline = time.monotonic() + timeout
+    while True:
+        pool = service.ask("brain_pool")
+        warm = {w["pid"] for w in pool["warm"]}
+        assert len(warm) <= pool["max_warm"], pool["warm"]
+        alive = [pgid for pgid in pgids if pgid not in warm and group_alive(pgid)]
+        if not alive:
+            return
+        assert time.monotonic() < deadline, f"brain process groups left behind: {alive}"
+        time.sleep(0.05)
 
 
 @pytest.fixture
