@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.approvals_flow import answer_to, buttons, final_text, wait_question
 from tests.brain.conftest import Bridge, assert_no_leftovers
-from tests.test_approvals import _answer_to, _buttons, _final_text, _question
 from wakeful.testing.fake_anthropic import Answer, FakeAnthropicApi, UseTool
 
 pytestmark = [pytest.mark.real_cli, pytest.mark.timeout(90)]
@@ -29,17 +29,17 @@ def test_a_bash_call_allowed_from_telegram_runs(
     bridge: Bridge = claude_bridge([CHAT], approvals=True, permission_mode="dontAsk")
     bridge.say(CHAT, "leave a mark please")
 
-    question = _question(bridge.bot_api, CHAT)
+    question = wait_question(bridge.bot_api, CHAT)
     assert "Bash: echo ran > marker.txt" in question.text
-    data = _buttons(bridge.bot_api, CHAT, question.message_id)["Allow once"]
+    data = buttons(bridge.bot_api, CHAT, question.message_id)["Allow once"]
     press = bridge.core.inject_callback_query(CHAT, question.message_id, data)
-    assert _answer_to(bridge.bot_api, press["callback_query"]["id"]).text == "✅ allowed"
+    assert answer_to(bridge.bot_api, press["callback_query"]["id"]).text == "✅ allowed"
 
     [reply] = [r for r in bridge.wait_replies(CHAT, 2) if r.message_id != question.message_id]
     assert reply.text == "done with the tool"
     marker = tmp_path / "home" / "chats" / str(CHAT) / "marker.txt"
     assert marker.read_text() == "ran\n", "the allowed tool ran in the chat's workdir"
-    _final_text(bridge.bot_api, CHAT, question.message_id, "✅ allowed by User")
+    final_text(bridge.bot_api, CHAT, question.message_id, "✅ allowed by User")
     # The CLI was told exactly that: the tool's result went back to the model.
     last = anthropic.message_requests[-1].body or {}
     [result] = [b for b in last["messages"][-1]["content"] if b.get("type") == "tool_result"]
@@ -53,8 +53,8 @@ def test_a_bash_call_denied_from_telegram_does_not_run_and_the_model_reads_why(
     bridge: Bridge = claude_bridge([CHAT], approvals=True)
     bridge.say(CHAT, "leave a mark please")
 
-    question = _question(bridge.bot_api, CHAT)
-    data = _buttons(bridge.bot_api, CHAT, question.message_id)["Deny"]
+    question = wait_question(bridge.bot_api, CHAT)
+    data = buttons(bridge.bot_api, CHAT, question.message_id)["Deny"]
     bridge.core.inject_callback_query(CHAT, question.message_id, data)
 
     [reply] = [r for r in bridge.wait_replies(CHAT, 2) if r.message_id != question.message_id]

@@ -22,6 +22,7 @@ from typing import Any
 
 import pytest
 
+from tests import approvals_flow
 from tests.brain.turns import wait_until
 from tests.conftest import BotApi
 from wakeful.actors.replies import CONTEXT_LOST
@@ -140,6 +141,27 @@ def test_with_no_node_to_run_brains_messages_wait_in_line_and_run_when_one_joins
         ray_cluster.add_worker()
     for chat in chats:
         assert bot_api.wait_replies(chat, 1, timeout=GUARD)[0].text == f"echo: hello from {chat}"
+
+
+def test_a_tool_question_from_a_brain_on_a_node_is_answered_from_telegram(
+    bot_api: BotApi, run_service, ray_cluster: Any
+) -> None:
+    chat = 325_001
+    service = run_service(ray_config(bot_api, ray_cluster, [chat], brain_delay=0.1,
+                                     approvals=True))
+    wait_until(lambda: len(service.ask("brain_pool")["nodes"]) == 2, "both nodes to join",
+               timeout=GUARD)
+    bot_api.core.inject_text(chat, "[[ask Bash]] make", user_id=chat)
+    question = approvals_flow.wait_question(bot_api, chat)
+    [running] = service.ask("brain_pool")["running"]
+    assert running["node"] in ray_cluster.worker_ids(), "the turn waits on a node"
+    approvals_flow.press(bot_api, chat, question.message_id, "Allow once")
+    assert approvals_flow.wait_answers(bot_api, chat, 1) == ["tool allowed"]
+    bot_api.core.inject_text(chat, "[[ask Write]] notes.txt", user_id=chat)
+    approvals_flow.press(bot_api, chat, approvals_flow.wait_question(bot_api, chat, 2).message_id,
+                         "Deny")
+    assert approvals_flow.wait_answers(bot_api, chat, 2)[1] == \
+        "tool denied: The user denied this tool call."
 
 
 def notices(bot_api: BotApi, chat: int) -> list[str]:

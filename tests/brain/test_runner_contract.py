@@ -16,9 +16,9 @@ import pytest
 
 from tests.brain.turns import running, wait_until
 from wakeful.brain import standin
-from wakeful.brain.child import ChildReport, FollowUp, Spawned, TurnSpec
+from wakeful.brain.child import ApprovalDecision, ChildReport, FollowUp, Spawned, TurnSpec
 from wakeful.brain.config import BrainConfig
-from wakeful.brain.events import MessageTaken, SessionStarted, TurnResult
+from wakeful.brain.events import ApprovalNeeded, MessageTaken, SessionStarted, TurnResult
 from wakeful.brain.local_runner import LocalRunner
 from wakeful.brain.runner import RunnerUnavailable, TurnHandle, TurnRunner
 from wakeful.brain.timers import TimerLimits
@@ -114,6 +114,26 @@ def test_a_follow_up_reaches_the_running_brain_and_is_taken_into_its_turn(
     assert MessageTaken("f-1") in got.items
     [result] = [i for i in got.items if isinstance(i, TurnResult)]
     assert result.text == "echo: first + second"
+    assert (report.reason, report.exit_code) == ("exited", 0)
+
+
+@pytest.mark.parametrize(("allow", "answer"), [(True, "tool allowed"),
+                                               (False, "tool denied: not here")])
+def test_a_tool_question_holds_the_turn_past_its_idle_timer_until_the_answer_reaches_the_brain(
+    runner: TurnRunner, tmp_path: Path, allow: bool, answer: str
+) -> None:
+    # The wait for a person is not silence: the idle timer (0.5 s) is paused meanwhile.
+    patient = TimerLimits(first_event=30.0, idle=0.5, budget=30.0, result_grace=1.0)
+    handle, got = start(runner, spec("[[ask Bash]] make", tmp_path, delay=0.1, limits=patient))
+    asked: ApprovalNeeded = wait_until(
+        lambda: next((i for i in got.items if isinstance(i, ApprovalNeeded)), None),
+        "the tool question", timeout=GUARD)
+    assert asked.tool_name == "Bash"
+    assert not got.exited.wait(1.5), f"the turn ended while it waited: {got.items}"
+    assert handle.send(ApprovalDecision(asked.request_id, allow, "not here"))
+    report = got.wait()
+    [result] = [i for i in got.items if isinstance(i, TurnResult)]
+    assert result.text == answer
     assert (report.reason, report.exit_code) == ("exited", 0)
 
 
