@@ -8,6 +8,8 @@ Three measurements, each against the real service on the in-process Bot API tran
   disk (synchronous FULL, the default; and NORMAL) and in memory (`:memory:` SQLite:
   the same code with no disk, standing in for the old in-memory ledger). Brains are
   kept out of it: one slot, held by a brain that sleeps.
+  Beside it, what one state request (`wakeful state`: the dump built, as JSON and as
+  the tree) costs on the idle service and then with every chat holding work.
 * **strangers** — 20,000 distinct strangers, `wakeful run` as its own process over
   loopback HTTP: seconds per refused update, the service's RSS and threads before and
   after.
@@ -49,6 +51,8 @@ if __name__ == "__main__" or TYPE_CHECKING:
         TelegramConfig,
         WatchdogConfig,
     )
+    from wakeful.control.document import build
+    from wakeful.control.render import render_text
     from wakeful.service import Service
     from wakeful.state.journal import JournalConfig
     from wakeful.testing.bot_api import (
@@ -110,6 +114,12 @@ def core_token(core: BotApiCore) -> str:
     return _TOKENS[id(core)]
 
 
+def _ms(seconds: list[float]) -> dict[str, float]:
+    """Median and max (of a sorted list), in ms."""
+    return {"median": round(seconds[len(seconds) // 2] * 1000, 1),
+            "max": round(seconds[-1] * 1000, 1)} if seconds else {}
+
+
 def _rss_mb() -> float:
     with open("/proc/self/status") as fh:
         for line in fh:
@@ -122,13 +132,29 @@ def acked(core: BotApiCore, chats: list[int], per_chat: int) -> int:
     return sum(sum(1 for r in core.sent(c) if r.kind == "reaction") for c in chats)
 
 
-def ingest(label: str, journal: str, synchronous: str, chats: int, per_chat: int) -> dict[str, Any]:
+def state_requests(svc: Service, count: int) -> list[float]:
+    """Seconds per state request as `wakeful state` makes it: every actor asked, the
+    document built, serialized for the socket and rendered as the tree."""
+    took = []
+    for _ in range(count):
+        started = time.perf_counter()
+        doc = build(svc.state())
+        json.dumps({"ok": True, "state": doc})
+        render_text(doc)
+        took.append(time.perf_counter() - started)
+    return sorted(took)
+
+
+def ingest(label: str, journal: str, synchronous: str, chats: int, per_chat: int,
+           state_count: int) -> dict[str, Any]:
     """Updates/s until every update is committed and routed to its chat actor (the way
-    in), and until every 👀 went out (the way in plus the first call of the way out)."""
+    in), and until every 👀 went out (the way in plus the first call of the way out);
+    and what a state request costs before the storm and with every chat holding work."""
     core = new_core()
     ids = [3_000_000 + n for n in range(chats)]
     svc = start(core, config(ids, journal, synchronous, SLEEPER, cap=1))
     try:
+        idle = state_requests(svc, state_count)
         for n in range(per_chat):
             for chat in ids:
                 core.inject_text(chat, f"message {n}", user_id=chat)
@@ -145,6 +171,7 @@ def ingest(label: str, journal: str, synchronous: str, chats: int, per_chat: int
         origin = time.monotonic() - (time.perf_counter() - started)
         waits = sorted(r.at_monotonic - origin for c in ids for r in core.sent(c)
                        if r.kind == "reaction")
+        busy = state_requests(svc, state_count)
         return {"path": label, "updates": total, "routed_s": round(routed, 2),
                 "routed_per_s": round(total / routed), "eyes_s": round(eyes, 2),
                 "eyes_per_s": round(total / eyes),
@@ -152,7 +179,8 @@ def ingest(label: str, journal: str, synchronous: str, chats: int, per_chat: int
                 "eyes_p99_s": round(waits[int(len(waits) * 0.99) - 1], 2),
                 # This process holds the fake Telegram too: its RSS is not the service's
                 # alone (`chats at rest` measures a service process by itself).
-                "threads_at_peak": threading.active_count(), "rss_mb": _rss_mb()}
+                "threads_at_peak": threading.active_count(), "rss_mb": _rss_mb(),
+                "state_idle_ms": _ms(idle), "state_busy_ms": _ms(busy)}
     finally:
         svc.stop(grace=0)
 
@@ -289,16 +317,19 @@ def main() -> None:
     parser.add_argument("--per-chat", type=int, default=10)
     parser.add_argument("--strangers", type=int, default=20_000)
     parser.add_argument("--resting", type=int, default=10_000)
+    parser.add_argument("--state-requests", type=int, default=20,
+                        help="state requests timed before and after each ingest")
     args = parser.parse_args()
     logging.basicConfig(level=logging.WARNING)
     with tempfile.TemporaryDirectory(prefix="wakeful-bench-") as tmp:
         rows = [
             ingest("journal on disk, synchronous=FULL (default)",
-                   str(Path(tmp) / "full.sqlite3"), "full", args.chats, args.per_chat),
+                   str(Path(tmp) / "full.sqlite3"), "full", args.chats, args.per_chat,
+                   args.state_requests),
             ingest("journal on disk, synchronous=NORMAL", str(Path(tmp) / "normal.sqlite3"),
-                   "normal", args.chats, args.per_chat),
+                   "normal", args.chats, args.per_chat, args.state_requests),
             ingest("journal in memory (no disk)", ":memory:", "normal", args.chats,
-                   args.per_chat),
+                   args.per_chat, args.state_requests),
         ]
         print("\ningest (in-process transport, batches of 100): updates/s until committed and"
               " routed to chat actors | until every 👀 went out")
@@ -307,6 +338,14 @@ def main() -> None:
                   f"({row['routed_s']:.2f} s) | {row['eyes_per_s']:>6}/s ({row['eyes_s']:.2f} s)"
                   f" | 👀 p50 {row['eyes_p50_s']:.2f} s, p99 {row['eyes_p99_s']:.2f} s | "
                   f"{row['threads_at_peak']} threads, {row['rss_mb']} MB (with the fake)")
+        if args.state_requests:
+            print(f"\none state request (n={args.state_requests} each): median / max, idle "
+                  f"service -> {args.chats} chats holding work")
+            for row in rows:
+                idle, busy = row["state_idle_ms"], row["state_busy_ms"]
+                print(f"  {row['path']:<46} {idle['median']} / {idle['max']} ms -> "
+                      f"{busy['median']} / {busy['max']} ms "
+                      f"({busy['median'] / max(idle['median'], 0.1):.1f}x the idle median)")
         if args.strangers:
             print("\nstrangers:", json.dumps(strangers(args.strangers,
                                                        str(Path(tmp) / "strangers.sqlite3"))))

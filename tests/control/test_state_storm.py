@@ -1,4 +1,6 @@
-"""A state request stays quick with a thousand chats holding work."""
+"""A state request with a thousand chats holding work: complete, bounded on screen, no
+secret. What it costs is measured by `benchmarks/ingest.py` (about 0.3 s on two cores),
+not asserted here."""
 
 from __future__ import annotations
 
@@ -13,9 +15,10 @@ from wakeful.control.render import render_text
 from wakeful.service import Service
 
 CHATS = 1000
+GUARD = 30.0
 
 
-def test_one_state_request_over_a_thousand_chats_does_not_take_seconds(
+def test_one_state_request_over_a_thousand_chats_shows_them_all_and_no_secret(
     bot_api: BotApi, run_service: Callable[[Config], Service]
 ) -> None:
     chats = [900_000 + i for i in range(CHATS)]
@@ -41,6 +44,5 @@ def test_one_state_request_over_a_thousand_chats_does_not_take_seconds(
     assert all(a["status"] == "alive" for a in doc["actors"])
     assert "… 950 more chat actors" in text
     assert bot_api.token not in line and bot_api.token not in text
-    # Measured 0.15-0.4 s on two cores (every chat answers from its own thread and reads
-    # its session from the journal); the bound leaves room for a machine busy elsewhere.
-    assert took < 2.0, f"a state request over {CHATS} chats took {took:.2f}s"
+    # Only a guard against a request that hangs on some actor (about 0.3 s measured).
+    assert took < GUARD, f"a state request over {CHATS} chats took {took:.2f}s"
