@@ -102,7 +102,8 @@ def test_cancel_interrupts_closes_stdin_and_the_session_is_resumed_next_time(
         started = time.monotonic()
         s.process.cancel()
         report = s.report()
-        assert time.monotonic() - started < 1.0  # it exited by itself: no kill_grace wait
+        assert time.monotonic() - started < 5.0  # only a guard against a hang
+        # Exit code 0: it ended by itself on the interrupt, not killed after kill_grace.
         assert report.reason == "cancelled" and report.exit_code == 0
         outcome = s.outcome()
         assert outcome.failure is Failure.CANCELLED
