@@ -233,3 +233,42 @@ def test_a_turn_killed_before_its_child_started_never_starts(
         wait_until(lambda: not running(spawned[0].pid), "the killed brain to die",
                    timeout=GUARD)
     wait_until(lambda: runner.capacity() == slots, "the slot back", timeout=GUARD)
+
+
+@pytest.mark.ray
+def test_a_ray_runner_that_closes_takes_its_node_actors_along_and_the_next_uses_its_own(
+    ray_cluster: Any, tmp_path: Path
+) -> None:
+    """As when the brain pool is restarted: the old runner closes, a new one starts at
+    once. Sharing the old runner's actors by name meant turns sent to an actor that Ray
+    was collecting, lost with it (seen in a run under load)."""
+    import ray
+
+    from wakeful.brain.ray_node import ACTOR_PREFIX
+    from wakeful.brain.ray_runner import RayRunner
+
+    def node_actors() -> set[str]:
+        return {n for n in ray.util.list_named_actors() if n.startswith(ACTOR_PREFIX)}
+
+    def ready_runner() -> RayRunner:
+        made = RayRunner(BrainConfig(runner="ray", ray_address=ray_cluster.address),
+                         on_change=lambda: None, refresh=0.2)
+        wait_until(lambda: len(made.status().nodes) == 2, "both Ray nodes to join",
+                   timeout=GUARD)
+        return made
+
+    first = ready_runner()
+    old = wait_until(lambda: len(node_actors()) == 2 and node_actors(), "two node actors",
+                     timeout=GUARD)
+    first.close()
+    second = ready_runner()
+    try:
+        wait_until(lambda: not (node_actors() & old), "the closed runner's actors to go",
+                   timeout=GUARD)
+        assert len(node_actors()) == 2, "the new runner has one actor per node, its own"
+        _, got = start(second, spec("after the restart", tmp_path))
+        assert got.wait().reason == "exited"
+        [result] = [i for i in got.items if isinstance(i, TurnResult)]
+        assert result.text == "echo: after the restart"
+    finally:
+        second.close()

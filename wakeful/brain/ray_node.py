@@ -128,11 +128,14 @@ class NodeRunner:
             return len(self._turns)
 
 
-def node_actor(node_id: str, slots: int) -> Any:
-    """A handle to `node_id`'s runner actor, created there unless it already runs.
+def node_actor(node_id: str, slots: int, name: str) -> Any:
+    """A new runner actor on `node_id`, named `name` (unique to the runner that asks).
 
-    Not detached: it belongs to this service and goes when the service does. Its
-    threads: one per possible turn, plus room for cancel, kill and ready calls.
+    Never one found by name: an actor of an earlier runner (a pool restarted, another
+    service on the cluster) may be on its way out, and turns sent there would be lost
+    with it. Not detached: it belongs to this service and goes when the service does,
+    or when its runner closes. Its threads: one per possible turn, plus room for
+    cancel, kill and ready calls.
     """
     from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
 
@@ -140,7 +143,7 @@ def node_actor(node_id: str, slots: int) -> Any:
     if _actor_class is None:
         _actor_class = ray.remote(NodeRunner)
     return _actor_class.options(
-        name=f"{ACTOR_PREFIX}{node_id}", namespace=NAMESPACE, get_if_exists=True,
+        name=name, namespace=NAMESPACE,
         num_cpus=0, max_concurrency=2 * slots + 4, max_restarts=0,
         scheduling_strategy=NodeAffinitySchedulingStrategy(node_id, soft=False),
     ).remote()

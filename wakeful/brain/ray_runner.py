@@ -18,9 +18,11 @@ service), on another node once this one is out of the table.
 from __future__ import annotations
 
 import dataclasses
+import itertools
 import logging
 import threading
 import time
+import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
@@ -32,7 +34,7 @@ from wakeful.brain.child import ApprovalDecision, ChildReport, FollowUp, TurnSpe
 from wakeful.brain.config import BrainConfig
 from wakeful.brain.outcome import NODE_LOST
 from wakeful.brain.placement import Placement, brain_nodes
-from wakeful.brain.ray_node import NAMESPACE, Exited, node_actor
+from wakeful.brain.ray_node import ACTOR_PREFIX, NAMESPACE, Exited, node_actor
 from wakeful.brain.runner import OnChange, OnExit, OnItem, RunnerStatus, RunnerUnavailable
 
 log = logging.getLogger(__name__)
@@ -65,6 +67,9 @@ class RayRunner:
         # Node actors started but not yet ready: node id -> (actor, ready ref, info, since).
         self._pending: dict[str, tuple[Any, Any, dict[str, Any], float]] = {}
         self._placement = Placement(config.shared_workdir)
+        # Node actors are this runner's alone: named by it, killed when it closes.
+        self._id = uuid.uuid4().hex[:8]
+        self._serial = itertools.count(1)
         self._state = "connecting"
         self._stopped = threading.Event()
         self._watcher = threading.Thread(target=self._watch, name="wakeful-ray", daemon=True)
@@ -156,6 +161,21 @@ class RayRunner:
                 self._stopped.wait(max(self._refresh, 5.0))
                 continue
             self._stopped.wait(self._refresh)
+        self._kill_node_actors()
+
+    def _kill_node_actors(self) -> None:
+        """The runner is closed: its node actors go now, not whenever Ray collects them,
+        so a runner started next (a restarted pool) never meets one on its way out."""
+        with self._lock:
+            actors = [n.actor for n in self._nodes.values()]
+            self._nodes.clear()
+        actors += [actor for actor, *_ in self._pending.values()]
+        self._pending.clear()
+        for actor in actors:
+            try:
+                ray.kill(actor, no_restart=True)
+            except Exception as exc:  # the cluster is gone already: so are its actors
+                log.info("ray node actor not killed: %s", _first_line(exc))
 
     def _set_state(self, state: str) -> None:
         with self._lock:
@@ -178,7 +198,8 @@ class RayRunner:
             self._state = "ready" if wanted else "no nodes"
         for node_id, (slots, node_info) in wanted.items():
             if node_id not in known and node_id not in self._pending:
-                actor = node_actor(node_id, slots)
+                name = f"{ACTOR_PREFIX}{node_id}-{self._id}-{next(self._serial)}"
+                actor = node_actor(node_id, slots, name)
                 self._pending[node_id] = (actor, actor.ready.remote(), node_info, now)
         changed = self._admit_ready(wanted) or changed
         if changed:
@@ -194,6 +215,7 @@ class RayRunner:
                     log.warning("ray node %s: runner actor did not start; trying again",
                                 node_id[:12])
                     del self._pending[node_id]
+                    ray.kill(actor, no_restart=True)  # should it start after all
                 continue
             del self._pending[node_id]
             try:
