@@ -172,10 +172,7 @@ class RayRunner:
         actors += [actor for actor, *_ in self._pending.values()]
         self._pending.clear()
         for actor in actors:
-            try:
-                ray.kill(actor, no_restart=True)
-            except Exception as exc:  # the cluster is gone already: so are its actors
-                log.info("ray node actor not killed: %s", _first_line(exc))
+            _kill(actor)
 
     def _set_state(self, state: str) -> None:
         with self._lock:
@@ -215,7 +212,7 @@ class RayRunner:
                     log.warning("ray node %s: runner actor did not start; trying again",
                                 node_id[:12])
                     del self._pending[node_id]
-                    ray.kill(actor, no_restart=True)  # should it start after all
+                    _kill(actor)  # should it start after all
                 continue
             del self._pending[node_id]
             try:
@@ -307,6 +304,14 @@ class RayTurn:
         finally:
             self._ended(self._entry, lost)
             self._on_exit(code)
+
+
+def _kill(actor: Any) -> None:
+    """End one of this runner's node actors; a failure here means it is gone already."""
+    try:
+        ray.kill(actor, no_restart=True)
+    except Exception as exc:  # the cluster (and with it the actor) is unreachable
+        log.info("ray node actor not killed: %s", _first_line(exc))
 
 
 def _first_line(exc: BaseException) -> str:
