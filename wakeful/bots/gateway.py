@@ -10,7 +10,8 @@ the webhook (and deletes it) once, at start, before any actor runs.
 
 getUpdates gets its own request object with a pool of one connection and a read
 timeout of long-poll + margin, so a long poll can never starve replies of connections
-and a dead connection is noticed shortly after the poll should have returned.
+and a dead connection is noticed shortly after the poll should have returned. That pool
+is renewed after every poll that was cancelled or failed (wakeful/bots/poll_request.py).
 """
 
 from __future__ import annotations
@@ -40,6 +41,7 @@ from telegram.warnings import PTBUserWarning
 
 from wakeful.bots import downloads
 from wakeful.bots.errors import FileTooBig, FileUnavailable
+from wakeful.bots.poll_request import PollRequest
 from wakeful.config import Secret
 from wakeful.delivery.calls import (
     AnswerCallback,
@@ -83,9 +85,9 @@ class TelegramGateway:
         self._request = request or HTTPXRequest(
             connection_pool_size=connections, read_timeout=15.0, pool_timeout=15.0
         )
-        self._poll_request = get_updates_request or HTTPXRequest(
+        self._poll_request = get_updates_request or PollRequest(lambda: HTTPXRequest(
             connection_pool_size=1, read_timeout=poll_timeout + POLL_READ_MARGIN
-        )
+        ))
         # Files stream to disk through a client of our own (PTB reads them whole into
         # memory); with a request of the caller's (the in-process Bot API) there is no
         # HTTP to stream, and PTB downloads them through it.
