@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import itertools
 import os
+import random
 from collections.abc import Callable, Iterator
 from dataclasses import replace
 from pathlib import Path
@@ -47,6 +48,15 @@ def pytest_addoption(parser: pytest.Parser) -> None:
                     help="replay a storm exactly: the seed it printed")
     group.addoption("--storm-size", default="default", choices=("default", "large"),
                     help="large: storms of 1,000+ chats (minutes)")
+
+
+@pytest.fixture
+def storm_random(request: pytest.FixtureRequest) -> random.Random:
+    """Each storm's randomness, from --storm-seed or a fresh seed printed for a rerun."""
+    given = request.config.getoption("--storm-seed")
+    seed = int(given) if given is not None else random.SystemRandom().randrange(2**32)
+    print(f"\n{request.node.nodeid}: storm seed {seed} (rerun with --storm-seed {seed})")
+    return random.Random(seed)
 
 
 class BotApi:

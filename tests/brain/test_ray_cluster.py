@@ -14,6 +14,7 @@ its loss is played at the one call the runner's watcher makes to it, `ray.nodes(
 
 from __future__ import annotations
 
+import random
 import shutil
 import time
 from collections import defaultdict
@@ -264,3 +265,61 @@ def test_while_the_head_is_unreachable_messages_get_eyes_and_wait_then_run_when_
     pool = service.ask("brain_pool")
     assert pool["runner_state"] == "ready" and len(pool["nodes"]) == 2
     assert pool["turns_failed"] == 0
+
+
+def test_a_brain_pool_crashing_mid_storm_on_ray_loses_nothing_and_leaves_no_brain_or_actor(
+    bot_api: BotApi, run_service, ray_cluster: Any, tmp_path: Path, storm_random: random.Random
+) -> None:
+    """12 chats x 3 on two nodes; at a seeded moment, with turns running on the nodes,
+    the brain pool crashes (a bug). Its runner closes: its node actors go, and with them
+    the brains they ran; the restarted pool starts a runner with actors of its own, and
+    the restarted chats ask it again for everything they are owed."""
+    import ray
+
+    from tests.storms import invariants
+    from tests.storms.process import alive
+    from wakeful.brain.ray_node import ACTOR_PREFIX
+
+    def node_actors() -> set[str]:
+        return {n for n in ray.util.list_named_actors() if n.startswith(ACTOR_PREFIX)}
+
+    chats = [330_000 + i for i in range(12)]
+    cap = 4
+    brain_log = tmp_path / "brains.log"
+    service = run_service(ray_config(bot_api, ray_cluster, chats, brain_delay=0.8, cap=cap,
+                                     brain_log=brain_log))
+    wait_until(lambda: len(service.ask("brain_pool")["nodes"]) == 2, "both nodes to join",
+               timeout=GUARD)
+    before = wait_until(lambda: len(node_actors()) == 2 and node_actors(), "two node actors",
+                        timeout=GUARD)
+    users = SimulatedUsers(bot_api.core, chats, per_chat=3, gap=0.3).start()
+    wait_until(lambda: sum(1 for r in service.ask("brain_pool")["running"]
+                           if r["pid"] is not None) >= storm_random.randint(1, cap),
+               "turns running on the nodes", timeout=GUARD)
+    running = {r["chat"] for r in service.ask("brain_pool")["running"]}
+    service.directory.lookup("brain_pool").ref.tell(object())  # a bug: the pool crashes
+    users.join(timeout=30)
+    sent = users.sent()
+    assert bot_api.core.wait_for(lambda c: all(
+        invariants.deliveries(c, [m])[m].answers for m in sent), timeout=GUARD * 2), \
+        [m.text for m in sent if not invariants.deliveries(bot_api.core, [m])[m].answers]
+
+    # A turn that was running when the pool crashed may have answered just before it
+    # died and run again: only those may be answered twice.
+    may_repeat = {(m.chat_id, m.message_id) for m in sent if m.chat_id in running}
+    assert invariants.every_message_acked_and_answered_once(bot_api.core, sent,
+                                                            may_repeat) == []
+    assert invariants.answers_in_message_order(bot_api.core, sent) == []
+    root = {c["id"]: c for c in service.ask("root")["children"]}
+    assert root["brain_pool"]["restarts"] == 1
+    pool = service.ask("brain_pool")
+    assert pool["runner_state"] == "ready" and pool["turns_failed"] == 0
+    assert set().union(*nodes_by_chat(pool).values()) <= set(ray_cluster.worker_ids())
+    after = wait_until(lambda: not (node_actors() & before) and len(node_actors()) == 2
+                       and node_actors(), "the old runner's actors to go", timeout=GUARD)
+    assert len(after) == 2, "one actor per node, the new runner's own"
+    started = [int(line.split()[2]) for line in brain_log.read_text().splitlines()
+               if line.startswith("start ")]
+    wait_until(lambda: not any(alive(pid) for pid in started), "every brain to end",
+               timeout=GUARD)
+    assert invariants.peak_brains(brain_log) <= cap

@@ -1,8 +1,7 @@
-"""Storm fixtures: a seeded random source that prints its seed, and subprocess services."""
+"""Storm fixtures: services run as subprocesses (`storm_random` is in tests/conftest.py)."""
 
 from __future__ import annotations
 
-import random
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -11,15 +10,6 @@ import pytest
 
 from tests.conftest import BotApi
 from tests.storms.process import ServiceProcess
-
-
-@pytest.fixture
-def storm_random(request: pytest.FixtureRequest) -> random.Random:
-    """Each storm's randomness, from --storm-seed or a fresh seed printed for a rerun."""
-    given = request.config.getoption("--storm-seed")
-    seed = int(given) if given is not None else random.SystemRandom().randrange(2**32)
-    print(f"\n{request.node.nodeid}: storm seed {seed} (rerun with --storm-seed {seed})")
-    return random.Random(seed)
 
 
 @pytest.fixture
