@@ -5,6 +5,7 @@ from __future__ import annotations
 import itertools
 import os
 import random
+import signal
 from collections.abc import Callable, Iterator
 from dataclasses import replace
 from pathlib import Path
@@ -40,6 +41,14 @@ def _state_outside_home(tmp_path_factory: pytest.TempPathFactory) -> Iterator[No
         os.environ.pop("XDG_STATE_HOME", None)
     else:
         os.environ["XDG_STATE_HOME"] = old
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    # A suite started in the background of a script (`nohup scripts/dev.py test &`)
+    # inherits SIGINT ignored, and so would every `wakeful` it starts: a test that
+    # presses Ctrl-C on one would wait for ever. Give the suite the terminal's default.
+    if signal.getsignal(signal.SIGINT) == signal.SIG_IGN:
+        signal.signal(signal.SIGINT, signal.default_int_handler)
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
