@@ -14,10 +14,13 @@ Three measurements, each against the real service on the in-process Bot API tran
   loopback HTTP: seconds per refused update, the service's RSS and threads before and
   after.
 * **chats at rest** — 10,000 chats with one message each, `wakeful run` as its own
-  process: its threads and RSS before, at the peak, and once every chat is passivated.
+  process: its threads and RSS before, at the peak, and once every chat is passivated;
+  past `--resting-deadline`, how many were answered by the brain and how many got a
+  failure note, and how often its supervisors restarted something.
 
     python benchmarks/ingest.py [--chats 1000] [--per-chat 10] [--strangers 20000]
-                                [--resting 10000]      (0 skips a part)
+                                [--resting 10000] [--resting-deadline 1200]
+                                                       (0 skips a part)
 
 Nothing here asserts; it prints.
 """
@@ -67,7 +70,10 @@ STRANGER_CHUNK = 1000
 # `sh -c SCRIPT --version`, the script sees it as $0.
 _VERSION = '[ "$0" = --version ] && exec echo "benchmark brain"; '
 SLEEPER = ("/bin/sh", "-c", _VERSION + "cat >/dev/null; exec sleep 3600")
-QUICK = ("/bin/sh", "-c", _VERSION + "cat >/dev/null; " + "; ".join(
+# The brain speaks the CLI's stream-json session protocol: its stdin stays open while
+# its turn runs (follow-ups may come), so a brain that reads to EOF before answering
+# never answers. QUICK answers after the first line, as soon as the turn is given.
+QUICK = ("/bin/sh", "-c", _VERSION + "read -r _; " + "; ".join(
     "printf '%s\\n' " + shlex.quote(json.dumps(event)) for event in (
         {"type": "system", "subtype": "init", "session_id": "s"},
         {"type": "result", "subtype": "success", "is_error": False, "result": "ok",
@@ -230,6 +236,13 @@ class ServiceProcess:
                     found["threads"] = int(value)
         return found
 
+    def restarts(self) -> dict[str, int]:
+        """How often the service's supervisors restarted a child, and abandoned a wedged
+        one, from its warnings (a saturated service shows up here first)."""
+        log = (Path(self._dir) / "service.log").read_text()
+        return {"restarts": log.count("restarting "), "abandoned_wedged": log.count(
+            "abandoned wedged ")}
+
     def stop(self) -> None:
         self.proc.send_signal(signal.SIGTERM)
         self.proc.wait(timeout=60)
@@ -271,9 +284,11 @@ def strangers(count: int, journal: str) -> dict[str, Any]:
             svc.stop()
 
 
-def resting(count: int, journal: str) -> dict[str, Any]:
+def resting(count: int, journal: str, deadline_s: float) -> dict[str, Any]:
     """Threads and RSS of the service for `count` chats with one message each: before,
-    at the peak, and once every chat has been passivated."""
+    at the peak, and once every chat has been passivated. A service that has not
+    answered everyone within `deadline_s` is reported as such (how many, and how often
+    its supervisors restarted something), not waited on for ever."""
     token = random_token()
     core = BotApiCore(token)
     ids = [7_000_000 + n for n in range(count)]
@@ -281,8 +296,10 @@ def resting(count: int, journal: str) -> dict[str, Any]:
         svc = ServiceProcess(server, token, ids, journal, QUICK, cap=8, idle_after=2.0)
         try:
             core.inject_text(ids[0], "warm up", user_id=ids[0])
-            svc.wait(core, lambda c: any(r.kind == "message" and r.reply_to_message_id
-                                        for r in c.sent(ids[0])), timeout=60)
+            if not svc.wait(core, lambda c: _answer(c, ids[0]) is not None, timeout=60):
+                raise RuntimeError("the warm-up message got no answer within 60 s")
+            if _answer(core, ids[0]) != "ok":
+                raise RuntimeError(f"the warm-up turn failed: {_answer(core, ids[0])!r}")
             time.sleep(3.0)  # its chat passivates: the baseline has no chat actor
             before = svc.status()
             peak = dict(before)
@@ -290,24 +307,38 @@ def resting(count: int, journal: str) -> dict[str, Any]:
             for chat in ids[1:]:
                 core.inject_text(chat, "hello", user_id=chat)
 
-            def answered(c: BotApiCore) -> bool:
-                return all(any(r.kind == "message" and r.reply_to_message_id
-                               for r in c.sent(chat)) for chat in ids)
+            def outcomes(c: BotApiCore) -> dict[str, int]:
+                answers = [_answer(c, chat) for chat in ids]
+                return {"answered_by_brain": answers.count("ok"),
+                        "failure_notes": sum(1 for a in answers if a not in (None, "ok"))}
 
-            while not svc.wait(core, answered, timeout=1.0):
+            give_up = time.monotonic() + deadline_s
+            while not svc.wait(core, lambda c: all(_answer(c, chat) is not None for chat in ids),
+                               timeout=1.0):
                 now = svc.status()
                 peak = {k: max(peak[k], now[k]) for k in peak}
+                if time.monotonic() > give_up:
+                    return {"chats": count, "deadline_s": deadline_s, **outcomes(core),
+                            **svc.restarts(), "threads_peak": peak["threads"],
+                            "rss_mb_peak": peak["rss_mb"]}
             elapsed = time.perf_counter() - started
             deadline = time.monotonic() + 120
             while svc.status()["threads"] > before["threads"] and time.monotonic() < deadline:
                 time.sleep(0.5)
             after = svc.status()
-            return {"chats": count, "seconds_to_answer_all": round(elapsed, 1),
+            return {"chats": count, "seconds_to_answer_all": round(elapsed, 1), **outcomes(core),
+                    **svc.restarts(),
                     "threads_before": before["threads"], "threads_peak": peak["threads"],
                     "threads_at_rest": after["threads"], "rss_mb_before": before["rss_mb"],
                     "rss_mb_peak": peak["rss_mb"], "rss_mb_at_rest": after["rss_mb"]}
         finally:
             svc.stop()
+
+
+def _answer(core: BotApiCore, chat: int) -> str | None:
+    """The text of the chat's first reply (the brain's "ok", or a failure note)."""
+    return next((r.text or "" for r in core.sent(chat)
+                 if r.kind == "message" and r.reply_to_message_id), None)
 
 
 def main() -> None:
@@ -317,12 +348,14 @@ def main() -> None:
     parser.add_argument("--per-chat", type=int, default=10)
     parser.add_argument("--strangers", type=int, default=20_000)
     parser.add_argument("--resting", type=int, default=10_000)
+    parser.add_argument("--resting-deadline", type=float, default=1200.0,
+                        help="seconds the chats at rest may take to be answered")
     parser.add_argument("--state-requests", type=int, default=20,
                         help="state requests timed before and after each ingest")
     args = parser.parse_args()
     logging.basicConfig(level=logging.WARNING)
     with tempfile.TemporaryDirectory(prefix="wakeful-bench-") as tmp:
-        rows = [
+        rows = [] if not args.chats else [
             ingest("journal on disk, synchronous=FULL (default)",
                    str(Path(tmp) / "full.sqlite3"), "full", args.chats, args.per_chat,
                    args.state_requests),
@@ -331,14 +364,15 @@ def main() -> None:
             ingest("journal in memory (no disk)", ":memory:", "normal", args.chats,
                    args.per_chat, args.state_requests),
         ]
-        print("\ningest (in-process transport, batches of 100): updates/s until committed and"
-              " routed to chat actors | until every 👀 went out")
+        if rows:
+            print("\ningest (in-process transport, batches of 100): updates/s until committed"
+                  " and routed to chat actors | until every 👀 went out")
         for row in rows:
             print(f"  {row['path']:<46} {row['updates']:>6} updates: {row['routed_per_s']:>6}/s "
                   f"({row['routed_s']:.2f} s) | {row['eyes_per_s']:>6}/s ({row['eyes_s']:.2f} s)"
                   f" | 👀 p50 {row['eyes_p50_s']:.2f} s, p99 {row['eyes_p99_s']:.2f} s | "
                   f"{row['threads_at_peak']} threads, {row['rss_mb']} MB (with the fake)")
-        if args.state_requests:
+        if rows and args.state_requests:
             print(f"\none state request (n={args.state_requests} each): median / max, idle "
                   f"service -> {args.chats} chats holding work")
             for row in rows:
@@ -350,8 +384,8 @@ def main() -> None:
             print("\nstrangers:", json.dumps(strangers(args.strangers,
                                                        str(Path(tmp) / "strangers.sqlite3"))))
         if args.resting:
-            print("\nchats at rest:", json.dumps(resting(args.resting,
-                                                         str(Path(tmp) / "resting.sqlite3"))))
+            print("\nchats at rest:", json.dumps(resting(
+                args.resting, str(Path(tmp) / "resting.sqlite3"), args.resting_deadline)))
     print(f"\nmachine: {os.cpu_count()} cores; measured {time.strftime('%Y-%m-%d')}")
 
 

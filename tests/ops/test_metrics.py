@@ -158,6 +158,8 @@ def test_a_storm_shows_in_every_series_and_the_endpoint_is_loopback_only(
     assert _value(samples, "wakeful_telegram_calls_total", method="getUpdates") >= 1
     assert _value(samples, "wakeful_journal_size_bytes") > 0
     assert _value(samples, "wakeful_watchdog_stale_detections_total") == 0
+    assert _value(samples, "wakeful_watchdog_saturated") == 0
+    assert _value(samples, "wakeful_watchdog_saturation_holds_total") == 0
     assert _value(samples, "wakeful_actors_unresponsive") == 0
     for child in ("brain_pool", "outbound", "chats", "poller", "retention", "watchdog", "chat"):
         assert _value(samples, "wakeful_actor_restarts_total", child=child) == 0
@@ -228,7 +230,8 @@ def _document(**overrides: Any) -> dict[str, Any]:
         "brain_pool": {"mailbox": 0, "cap": 4, "running": [{}, {}], "waiting": [5, 6, 7],
                        "backing_off": [], "turns_failed": 1,
                        "histograms": {"turn_seconds": turns.view()}},
-        "watchdog": {"mailbox": 0, "stale_reported": 1},
+        "watchdog": {"mailbox": 0, "stale_reported": 1, "saturated": True,
+                     "saturation_holds": 3},
         "chat:5": {"mailbox": 2, "queued": 3},
         "chat:6": {"mailbox": 1, "queued": 1},
         "retention": {"unresponsive": "Timeout", "mailbox": 9},
@@ -273,6 +276,8 @@ def test_the_collector_turns_one_state_document_into_every_series() -> None:
     assert _value(samples, "wakeful_actor_restarts_total", child="brain_pool") == 2
     assert _value(samples, "wakeful_actor_restarts_total", child="chat") == 7
     assert _value(samples, "wakeful_watchdog_stale_detections_total") == 1
+    assert _value(samples, "wakeful_watchdog_saturated") == 1
+    assert _value(samples, "wakeful_watchdog_saturation_holds_total") == 3
     assert _value(samples, "wakeful_journal_size_bytes") == 4096
     assert _value(samples, "wakeful_journal_messages", state="open") == 2
     assert _value(samples, "wakeful_actor_mailbox_messages", actor="chat") == 3

@@ -11,6 +11,7 @@ from tests.supervision.harness import (
     worker,
 )
 from wakeful.actors.watchdog import Watchdog
+from wakeful.clock import FakeClock
 from wakeful.supervision.spec import ChildSpec
 
 INTERVAL = 1.0
@@ -159,3 +160,88 @@ def test_threads_that_were_only_slow_finish_within_the_grace_and_nothing_gives_u
     t.advance(4.0, step=TICK)
     assert not t.gave_up.is_set(), t.give_up_reason
     assert t.abandoned.summary()["alive"] == 0
+
+
+class Cpu:
+    """The process's CPU time as the watchdog reads it: `share` of a core, in the
+    tree's fake time (a saturated process burns about one core under the GIL)."""
+
+    def __init__(self, share: float) -> None:
+        self.share = share
+        self._total = 0.0
+        self._at: float | None = None
+
+    def read(self, clock: FakeClock) -> float:
+        now = clock.monotonic()
+        if self._at is not None:
+            self._total += (now - self._at) * self.share
+        self._at = now
+        return self._total
+
+
+CROWD = [f"c{i}" for i in range(9)]  # more than the watchdog's saturated_at (8)
+
+
+def _crowd_tree(tree, cpu: Cpu) -> Tree:
+    beat = {"heartbeat_interval": INTERVAL, "stale_after": STALE_AFTER}
+    journal = Journal()
+    return tree(supervisor_spec(), [
+        *(worker(name, journal, **beat) for name in [*CROWD, "calm"]),
+        ChildSpec(id="watchdog", start=lambda ctx: Watchdog.start(
+            ctx, tick=TICK, cpu_seconds=lambda: cpu.read(ctx.clock)), **beat),
+    ])
+
+
+def test_a_crowd_overdue_at_once_on_a_busy_process_is_saturation_not_wedges(tree) -> None:
+    """Nine actors do not run for four times stale_after while the process burns most
+    of a core: a burst starving every thread. Replacing them would only add threads;
+    nobody is replaced, and once they run again the watchdog says it caught up."""
+    cpu = Cpu(share=0.9)
+    t = _crowd_tree(tree, cpu)
+    t.advance(2 * INTERVAL, step=TICK)
+    hangs = [_wedge(t, name)[0] for name in CROWD]
+    t.advance(4 * STALE_AFTER, step=TICK, skip=CROWD)
+    dog = t.ask("watchdog")
+    assert dog["stale_reported"] == 0, dog["stale"]
+    assert dog["saturated"] is True and dog["saturation_holds"] > 0
+    for hang in hangs:
+        hang.released.set()
+    t.advance(2 * INTERVAL, step=TICK)
+    dog = t.ask("watchdog")
+    assert (dog["stale_reported"], dog["saturated"]) == (0, False)
+    assert {c["generation"] for c in t.children().values()} == {1}
+
+
+def test_a_wedge_hidden_in_a_saturated_crowd_is_replaced_once_the_crowd_catches_up(
+    tree,
+) -> None:
+    cpu = Cpu(share=0.9)
+    t = _crowd_tree(tree, cpu)
+    t.advance(2 * INTERVAL, step=TICK)
+    hangs = {name: _wedge(t, name)[0] for name in CROWD}
+    t.advance(4 * STALE_AFTER, step=TICK, skip=CROWD)
+    assert t.ask("watchdog")["stale_reported"] == 0
+    for name in CROWD[1:]:  # the crowd runs again; c0 stays stuck
+        hangs[name].released.set()
+    caught_up = t.clock.monotonic()
+    assert t.advance(5 * INTERVAL, step=TICK, skip={"c0"}, until=lambda: _replaced(t, "c0"))
+    assert t.clock.monotonic() - caught_up <= STALE_AFTER + 2 * INTERVAL
+    assert t.ask("watchdog")["stale_reported"] == 1
+    assert all(t.children()[name]["generation"] == 1 for name in [*CROWD[1:], "calm"])
+    hangs["c0"].released.set()
+
+
+def test_a_crowd_stuck_at_once_on_an_idle_process_is_a_deadlock_and_is_replaced(tree) -> None:
+    """The same nine silent actors, but the process burns no CPU: they are not
+    starved, they are stuck (a shared lock, say). Every one is reported."""
+    cpu = Cpu(share=0.02)
+    t = _crowd_tree(tree, cpu)
+    t.advance(2 * INTERVAL, step=TICK)
+    hangs = [_wedge(t, name)[0] for name in CROWD]
+    assert t.advance(5 * INTERVAL, step=TICK, skip=CROWD,
+                     until=lambda: all(_replaced(t, name) for name in CROWD))
+    dog = t.ask("watchdog")
+    assert dog["stale_reported"] == len(CROWD) and dog["saturation_holds"] == 0
+    assert t.children()["calm"]["generation"] == 1
+    for hang in hangs:
+        hang.released.set()

@@ -11,6 +11,16 @@ added to a "blind" total, and an actor's silence counts only the time since its 
 beat that the watchdog was not blind. A wedged actor is still caught, just that much
 later; a saturated process is not mistaken for a hundred wedged actors.
 
+A saturated process also starves the actors themselves: with thousands of chat threads
+runnable on two cores, any one of them may not run for longer than `stale_after`, and
+replacing it only adds threads (and, for the chats supervisor, retires every chat). So
+when `saturated_at` or more actors are overdue at once *and* the process has been
+burning CPU (at least `busy_share` of a core over the last `stale_after`), nobody is
+reported: the silence is the process's, and each overdue actor's count starts again. A
+wedge does not burn CPU, so many actors stuck at once on an idle process (a deadlock)
+are still reported; a wedged actor hidden in a saturated crowd is reported once the
+crowd has caught up, `stale_after` after the last hold.
+
 What to watch is read from the directory on every tick, never remembered from
 start-up messages, so a restarted watchdog loses track of nobody: it meets every
 actor again on its first tick and gives each a fresh `stale_after` from then.
@@ -20,6 +30,10 @@ from __future__ import annotations
 
 import contextlib
 import itertools
+import logging
+import time
+from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -28,7 +42,10 @@ import pykka
 
 from wakeful.messages import ChildStale, HeartbeatBeat, PingDue, PingSent
 from wakeful.supervision.context import ChildContext
+from wakeful.supervision.directory import Entry
 from wakeful.supervision.supervised import SupervisedActor
+
+log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -40,12 +57,23 @@ class _Watched:
     stale_after: float
     blind_at_beat: float = 0.0  # the watchdog's blind total when it last heard from it
     reported: bool = False
+    # Where its silence is counted from: its last beat, or a later saturation hold.
+    counted_from: float = 0.0
+    blind_at_count: float = 0.0
 
 
 class Watchdog(SupervisedActor):
-    def __init__(self, ctx: ChildContext, tick: float = 1.0) -> None:
+    def __init__(self, ctx: ChildContext, tick: float = 1.0, saturated_at: int = 8,
+                 busy_share: float = 0.5,
+                 cpu_seconds: Callable[[], float] = time.process_time) -> None:
         super().__init__(ctx)
         self._tick = tick
+        self._saturated_at = saturated_at
+        self._busy_share = busy_share
+        self._cpu_seconds = cpu_seconds
+        self._cpu_marks: deque[tuple[float, float]] = deque()
+        self.saturation_holds = 0  # ticks on which overdue actors were not reported
+        self._saturated_since: float | None = None
         self._seq = itertools.count(1)
         self._watched: dict[str, _Watched] = {}
         self.beats_received = 0
@@ -80,6 +108,8 @@ class Watchdog(SupervisedActor):
             "stale": stale,
             "tick_lag": round(self._last_lag, 3),
             "blind_total": round(self._blind, 3),
+            "saturated": self._saturated_since is not None,
+            "saturation_holds": self.saturation_holds,
             # Live (for a health check): no critical actor is known to be wedged.
             "live": not any(self._watched[name].critical for name in stale),
             "watched": {
@@ -106,6 +136,8 @@ class Watchdog(SupervisedActor):
         if beat.at >= watched.last_beat:
             watched.last_beat = beat.at
             watched.blind_at_beat = self._blind
+            if beat.at >= watched.counted_from:
+                watched.counted_from, watched.blind_at_count = beat.at, self._blind
 
     def _on_tick(self) -> None:
         now = self.ctx.clock.monotonic()
@@ -119,18 +151,57 @@ class Watchdog(SupervisedActor):
                 # New (or newly restarted) actor: its silence is counted from now.
                 watched = self._watched[name] = _Watched(
                     entry.generation, now, now - entry.heartbeat_interval, entry.critical,
-                    entry.stale_after, self._blind)
-            silent_for = now - watched.last_beat - (self._blind - watched.blind_at_beat)
-            if silent_for > entry.stale_after and not watched.reported and entry.supervisor:
-                watched.reported = True
-                self.stale_reported += 1
-                self.ctx.directory.tell(
-                    entry.supervisor, ChildStale(name, entry.generation, silent_for)
-                )
+                    entry.stale_after, self._blind, counted_from=now,
+                    blind_at_count=self._blind)
+        self._judge(now, entries)
+        for name, entry in entries.items():
+            watched = self._watched[name]
             if now - watched.last_ping >= entry.heartbeat_interval:
                 watched.last_ping = now
                 with contextlib.suppress(pykka.ActorDeadError):
                     entry.ref.tell(PingSent(next(self._seq)))
+
+    def _judge(self, now: float, entries: dict[str, Entry]) -> None:
+        overdue = [name for name, w in self._watched.items()
+                   if not w.reported and entries[name].supervisor
+                   and self._silence(now, w) > w.stale_after]
+        busy = self._busy(now)
+        if len(overdue) >= self._saturated_at and busy >= self._busy_share:
+            self.saturation_holds += 1
+            if self._saturated_since is None:
+                self._saturated_since = now
+                log.warning("%d actors overdue at once while the process burns %.0f%% of a "
+                            "core: saturated, not wedged; replacing none of them until it "
+                            "catches up", len(overdue), busy * 100)
+            for name in overdue:
+                watched = self._watched[name]
+                watched.counted_from, watched.blind_at_count = now, self._blind
+            return
+        if self._saturated_since is not None:
+            log.warning("caught up after %.1fs saturated (%d overdue now)",
+                        now - self._saturated_since, len(overdue))
+            self._saturated_since = None
+        for name in overdue:
+            watched, entry = self._watched[name], entries[name]
+            silent_for = now - watched.counted_from - (self._blind - watched.blind_at_count)
+            if silent_for > watched.stale_after and entry.supervisor:
+                watched.reported = True
+                self.stale_reported += 1
+                self.ctx.directory.tell(entry.supervisor, ChildStale(
+                    name, entry.generation, self._silence(now, watched)))
+
+    def _silence(self, now: float, watched: _Watched) -> float:
+        """Since its last beat, less the time the watchdog itself could not look."""
+        return now - watched.last_beat - (self._blind - watched.blind_at_beat)
+
+    def _busy(self, now: float) -> float:
+        """The process's CPU use, in cores, over about the longest `stale_after` watched."""
+        window = max((w.stale_after for w in self._watched.values()), default=self._tick)
+        self._cpu_marks.append((now, self._cpu_seconds()))
+        while len(self._cpu_marks) > 2 and self._cpu_marks[1][0] <= now - window:
+            self._cpu_marks.popleft()
+        (then, cpu_then), (_, cpu_now) = self._cpu_marks[0], self._cpu_marks[-1]
+        return (cpu_now - cpu_then) / (now - then) if now > then else 0.0
 
 
 def _iso(unix: float) -> str:

@@ -203,6 +203,13 @@ def _supervision(root: Snapshot | None, chats: Snapshot | None,
         yield _counter("wakeful_watchdog_stale_detections",
                        "Actors the watchdog found silent and reported for replacement.",
                        watchdog["stale_reported"])
+        yield _gauge("wakeful_watchdog_saturated",
+                     "1 while so many actors are overdue at once on a busy process that the "
+                     "watchdog replaces none of them (saturation, not wedges).",
+                     int(watchdog["saturated"]))
+        yield _counter("wakeful_watchdog_saturation_holds",
+                       "Watchdog ticks on which overdue actors were held as saturated.",
+                       watchdog["saturation_holds"])
 
 
 def _journal(journal: Snapshot | None) -> Iterator[Metric]:
