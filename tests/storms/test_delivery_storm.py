@@ -37,9 +37,14 @@ from wakeful.testing.bot_api import RateLimits
 
 CAP = 8
 BRAIN = 0.5
-# 👀 + answer + typing + a waiting chat's status line (sent, moved up the line, closed):
-# at most 6 per message even for the last in line; the storm averages far less.
-CALLS_PER_MESSAGE = 5.0
+# A message that waits costs 5 calls: 👀, its status line, the edit that ends the wait,
+# typing and the answer. A move up the line adds an edit (only when the place halves or
+# is near the front), so 6 at most for the last in line. Nearly every message here waits:
+# 4.96-5.02 were measured (2026-12-06). The bound leaves room for the moves, not for a
+# second status line or typing per message.
+CALLS_PER_MESSAGE = 5.25
+# Calls a service makes once per start, not per message.
+START_UP = {"getMe", "getWebhookInfo", "deleteWebhook", "setMyCommands"}
 STALE_AFTER = 5.0
 
 
@@ -90,7 +95,7 @@ def test_two_hundred_chats_at_once_get_eyes_first_typing_only_while_running_and_
     assert bot_api.core.throttled().total == 0, bot_api.core.throttled()
 
     calls = Counter({method: count for method, count in bot_api.core.call_counts().items()
-                     if method != "getUpdates"})
+                     if method != "getUpdates" and method not in START_UP})
     per_message = sum(calls.values()) / len(sent)
     print(f"calls per message {per_message:.2f}: {dict(calls)}; "
           f"poller beat max {max(beats.ages):.2f} s")
